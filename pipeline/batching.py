@@ -1,0 +1,200 @@
+"""Batched delivery for destinations whose API takes many items per call (Mixpanel, GA4, HubSpot).
+
+Deliveries are still one row each (so each is traced, retried and dead-lettered on its own),
+but they are sent by a `flush` task per destination that claims up to the API's batch size at a
+time. Planning asks for a flush; at most one lingering flush is queued per destination, and the
+flush clears its marker before it claims, so nothing planned meanwhile is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from pipeline import circuit
+from pipeline.deadletter import dead_letter_delivery
+from pipeline.delivery import (
+    INSERT_ATTEMPT,
+    AttemptRecord,
+    Claimed,
+    as_internal,
+    context,
+    destination_of,
+    hold_if_gated,
+    record_failure,
+    wait_for_token,
+)
+from pipeline.errors import PermanentError, PipelineError, RetryableError
+from pipeline.holds import release_held
+from pipeline.http import redact
+from pipeline.providers.base import DeliveryRef
+from pipeline.queueing import flush_key, request_flush
+from pipeline.retry import MAX_COUNTDOWN, next_delay
+from pipeline.runtime import Runtime
+
+MAX_BATCHES_PER_FLUSH = 25
+
+CLAIM_BATCH = text(
+    """
+    WITH due AS (
+        SELECT id FROM deliveries
+        WHERE destination = :destination
+          AND (status IN ('pending', 'retrying')
+               OR (status = 'in_flight' AND lease_until < now()))
+          AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        ORDER BY id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
+        lease_until = now() + interval '120 seconds', updated_at = now()
+    FROM due, events e
+    WHERE d.id = due.id AND e.id = d.event_id
+    RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
+              d.window_started_at, e.canonical
+    """
+)
+MARK_DELIVERED = text(
+    """
+    UPDATE deliveries AS d SET status = 'delivered', delivered_at = now(), lease_until = NULL,
+        result = r.result, last_error = NULL, updated_at = now()
+    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id,
+                 unnest(CAST(:results AS jsonb[])) AS result) AS r
+    WHERE d.id = r.id AND d.status = 'in_flight'
+    """
+)
+MARK_RETRYING = text(
+    """
+    UPDATE deliveries SET status = 'retrying', lease_until = NULL, last_error = :error,
+        next_attempt_at = now() + make_interval(secs => :delay), updated_at = now(),
+        dispatched_at = now()
+    WHERE id = ANY(:ids) AND status = 'in_flight'
+    """
+)
+
+
+def flush(rt: Runtime, destination_name: str) -> int:
+    """Sends everything due for the destination, batch by batch; returns how many were sent."""
+    rt.redis.delete(flush_key(destination_name))
+    destination, provider = destination_of(rt, destination_name)
+    sent = 0
+    for _ in range(MAX_BATCHES_PER_FLUSH):
+        with rt.engine.begin() as connection:
+            rows = connection.execute(
+                CLAIM_BATCH, {"destination": destination_name, "limit": provider.batch_size}
+            ).all()
+        if not rows:
+            break
+        claimed = [_claimed(row) for row in rows]
+        ids = [c.ref.id for c in claimed]
+        if hold_if_gated(rt, destination, ids):
+            break
+        if not wait_for_token(rt, destination, [(i, claimed[0].lane) for i in ids]):
+            break
+        sent += _send(rt, destination_name, claimed)
+        if len(rows) < provider.batch_size:
+            break
+    else:
+        request_flush(rt, destination_name, claimed[0].lane)
+    return sent
+
+
+def _claimed(row: Any) -> Claimed:
+    ref = DeliveryRef(
+        id=row.id, action=row.action, verb=row.action.split(".", 1)[1],
+        idempotency_key=row.idempotency_key, attempt=row.attempts,
+    )  # fmt: skip
+    return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
+
+
+def _send(rt: Runtime, destination_name: str, claimed: list[Claimed]) -> int:
+    destination, provider = destination_of(rt, destination_name)
+    ctx = context(rt, destination)
+    started = time.time()
+    try:
+        results = provider.perform_batch(ctx, [(c.ref, c.event) for c in claimed])
+    except PipelineError as exc:
+        record_failure(rt, destination, claimed[0].ref, started, exc)
+        _fail_all(rt, claimed, exc, started)
+        return 0
+    except Exception as exc:
+        internal = as_internal(exc)
+        record_failure(rt, destination, claimed[0].ref, started, internal)
+        _fail_all(rt, claimed, internal, started)
+        return 0
+    return _record_results(rt, destination_name, claimed, results, started)
+
+
+def _record_results(
+    rt: Runtime,
+    destination_name: str,
+    claimed: list[Claimed],
+    results: dict[int, dict[str, Any] | Exception],
+    started: float,
+) -> int:
+    duration = (time.time() - started) * 1000
+    delivered = [c for c in claimed if isinstance(results.get(c.ref.id), dict)]
+    attempts = [
+        AttemptRecord(started, duration, "delivered").row(c.ref.id, c.ref.attempt)
+        for c in delivered
+    ]
+    with rt.engine.begin() as connection:
+        if attempts:
+            connection.execute(INSERT_ATTEMPT, attempts)
+            connection.execute(
+                MARK_DELIVERED,
+                {"ids": [c.ref.id for c in delivered],
+                 "results": [json.dumps(results[c.ref.id], default=str) for c in delivered]},
+            )  # fmt: skip
+    failures = [c for c in claimed if not isinstance(results.get(c.ref.id), dict)]
+    for item in failures:
+        error = results.get(item.ref.id)
+        exc = (
+            error
+            if isinstance(error, PipelineError)
+            else PermanentError(
+                "the destination gave no result for this item", reason="missing_result"
+            )
+        )
+        _fail_all(rt, [item], exc, started)
+    if delivered and circuit.record_success(rt.redis, destination_name):
+        release_held(rt, destination_name)
+    return len(delivered)
+
+
+def _fail_all(rt: Runtime, claimed: list[Claimed], exc: PipelineError, started: float) -> None:
+    record = AttemptRecord(
+        started, (time.time() - started) * 1000,
+        "retry" if isinstance(exc, RetryableError) else "failed",
+        http_status=exc.http_status, error_class=exc.failure_class, error=redact(exc.message)[:500],
+    )  # fmt: skip
+    with rt.engine.begin() as connection:
+        connection.execute(INSERT_ATTEMPT, [record.row(c.ref.id, c.ref.attempt) for c in claimed])
+    if not isinstance(exc, RetryableError):
+        for item in claimed:
+            dead_letter_delivery(rt, item.ref.id, exc)
+        return
+    _retry_all(rt, claimed, exc)
+
+
+def _retry_all(rt: Runtime, claimed: list[Claimed], exc: RetryableError) -> None:
+    delay = next_delay(max(c.ref.attempt for c in claimed), exc.retry_after)
+    window = rt.config.lanes[claimed[0].lane].attempt_window
+    now = rt.clock()
+    spent = [c for c in claimed if now - c.window_started_at.timestamp() + delay > window]
+    keep = [c for c in claimed if c not in spent]
+    for item in spent:
+        exc.reason = "attempt_window_exhausted"
+        dead_letter_delivery(rt, item.ref.id, exc)
+    if not keep:
+        return
+    with rt.engine.begin() as connection:
+        connection.execute(
+            MARK_RETRYING,
+            {"ids": [c.ref.id for c in keep], "delay": delay, "error": redact(exc.message)[:500]},
+        )
+    if delay <= MAX_COUNTDOWN:
+        request_flush(rt, keep[0].destination, keep[0].lane, countdown=delay)

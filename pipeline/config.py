@@ -1,0 +1,313 @@
+"""The creator's configuration: one TOML file, `${VAR}` read from the environment, validated.
+
+`load_config` either returns a complete `Config` or raises `ConfigError` with one sentence
+naming the key at fault; start-up prints it and stops.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+
+from pipeline.providers.registry import destination_provider, source_provider
+from schemas.canonical import CANONICAL_TYPES
+from schemas.config import LANES, ConfigSchema
+
+DEFAULT_ATTEMPT_WINDOWS = {"payments": 86_400.0, "enrollments": 86_400.0, "analytics": 21_600.0}
+# ${NAME} or ${NAME:-default}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    provider: str
+    signing_secrets: tuple[str, ...] = field(repr=False)
+    api_base: str | None
+    tolerance_seconds: int
+    on_unknown_fields: str
+    max_body_bytes: int
+    enabled: bool
+    options: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    name: str
+    provider: str
+    api_base: str | None
+    rate_limit: float | None
+    burst: int | None
+    lane: str | None
+    timeout_seconds: float
+    circuit_threshold: int
+    circuit_cooldown: float
+    options: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Product:
+    key: str
+    name: str | None
+    course_id: int | str | None
+    offer_id: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    destination: str
+    verb: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.destination}.{self.verb}"
+
+
+@dataclass(frozen=True)
+class Flow:
+    on: str
+    actions: tuple[Action, ...]
+    sources: tuple[str, ...] | None
+
+    def matches(self, canonical_type: str, source: str) -> bool:
+        if self.sources is not None and source not in self.sources:
+            return False
+        return fnmatch.fnmatchcase(canonical_type, self.on)
+
+
+@dataclass(frozen=True)
+class LanePolicy:
+    name: str
+    attempt_window: float
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    public_url: str | None
+    max_body_bytes: int
+    redelivery_grace: float
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    service: ServiceConfig
+    lanes: Mapping[str, LanePolicy]
+    sources: Mapping[str, SourceConfig]
+    destinations: Mapping[str, DestinationConfig]
+    products: Mapping[str, Product]
+    flows: tuple[Flow, ...]
+
+    def actions_for(self, canonical_type: str, source: str) -> list[Action]:
+        """Every action the flows ask for on this event, once each, in the order written."""
+        seen: dict[str, Action] = {}
+        for flow in self.flows:
+            if flow.matches(canonical_type, source):
+                for action in flow.actions:
+                    seen.setdefault(action.name, action)
+        return list(seen.values())
+
+
+def load_config(path: Path, environ: Mapping[str, str]) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return build_config(raw, environ, path)
+
+
+def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path) -> Config:
+    interpolated = _interpolate(raw, environ, "")
+    try:
+        data = ConfigSchema().load(interpolated)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc.messages)) from None
+    body_limit = data["service"]["max_body_bytes"]
+    sources = {name: _source(name, spec, body_limit) for name, spec in data["sources"].items()}
+    destinations = {name: _destination(name, spec) for name, spec in data["destinations"].items()}
+    flows = tuple(_flow(i, spec, sources, destinations) for i, spec in enumerate(data["flows"]))
+    products = {key: _product(key, spec) for key, spec in data["products"].items()}
+    service = data["service"]
+    return Config(
+        path=path,
+        service=ServiceConfig(
+            public_url=service["public_url"],
+            max_body_bytes=service["max_body_bytes"],
+            redelivery_grace=service["redelivery_grace"],
+        ),
+        lanes=_lanes(data["lanes"]),
+        sources=sources,
+        destinations=destinations,
+        products=products,
+        flows=flows,
+    )
+
+
+def _interpolate(value: Any, environ: Mapping[str, str], key: str) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if environ.get(name):
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+
+        return _VAR.sub(substitute, value)
+    if isinstance(value, Mapping):
+        return {
+            k: _interpolate(v, environ, f"{key}.{k}" if key else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, environ, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _first_error(messages: Any, prefix: str = "") -> str:
+    """Flattens marshmallow's nested error dict into 'sources.stripe.api_base: Not a valid URL.'"""
+    if isinstance(messages, Mapping):
+        for key, inner in messages.items():
+            if key == "_schema":
+                return _first_error(inner, prefix)
+            found = inner
+            if isinstance(inner, Mapping) and set(inner) <= {"key", "value"}:
+                found = inner.get("key") or inner.get("value")  # errors inside a Dict field
+            label = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}"
+            return _first_error(found, label.lstrip("."))
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], prefix)
+    return f"{prefix}: {messages}" if prefix else str(messages)
+
+
+def _provider_options(kind: str, name: str, spec: dict[str, Any], schema: Any) -> dict[str, Any]:
+    common = {
+        "provider", "signing_secrets", "api_base", "tolerance_seconds", "on_unknown_fields",
+        "max_body_bytes", "enabled", "rate_limit", "burst", "lane", "timeout_seconds", "circuit",
+    }  # fmt: skip
+    extra = {k: v for k, v in spec.items() if k not in common}
+    if schema is None:
+        if extra:
+            key = sorted(extra)[0]
+            raise ConfigError(f"{kind}.{name}.{key}: Unknown field.")
+        return {}
+    try:
+        loaded: dict[str, Any] = schema().load(extra)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc.messages, f"{kind}.{name}")) from None
+    return loaded
+
+
+def _source(name: str, spec: dict[str, Any], body_limit: int) -> SourceConfig:
+    provider = source_provider(spec["provider"])
+    if provider is None:
+        raise ConfigError(f"sources.{name}.provider: unknown source provider {spec['provider']!r}")
+    options = _provider_options("sources", name, spec, provider.options_schema)
+    secrets = tuple(spec["signing_secrets"])
+    if provider.needs_secrets and not secrets:
+        raise ConfigError(f"sources.{name}.signing_secrets: at least one secret is required")
+    if provider.needs_api_base and not spec["api_base"]:
+        raise ConfigError(f"sources.{name}.api_base: required for provider {provider.name!r}")
+    return SourceConfig(
+        name=name,
+        provider=provider.name,
+        signing_secrets=secrets,
+        api_base=(spec["api_base"] or provider.default_api_base or "").rstrip("/") or None,
+        tolerance_seconds=spec["tolerance_seconds"],
+        on_unknown_fields=spec["on_unknown_fields"] or provider.default_on_unknown_fields,
+        max_body_bytes=spec["max_body_bytes"] or body_limit,
+        enabled=spec["enabled"],
+        options=options,
+    )
+
+
+def _destination(name: str, spec: dict[str, Any]) -> DestinationConfig:
+    provider = destination_provider(spec["provider"])
+    if provider is None:
+        raise ConfigError(
+            f"destinations.{name}.provider: unknown destination provider {spec['provider']!r}"
+        )
+    options = _provider_options("destinations", name, spec, provider.options_schema)
+    api_base = spec["api_base"] or provider.default_api_base
+    if provider.needs_api_base and not api_base:
+        raise ConfigError(f"destinations.{name}.api_base: required for provider {provider.name!r}")
+    return DestinationConfig(
+        name=name,
+        provider=provider.name,
+        api_base=api_base.rstrip("/") if api_base else None,
+        rate_limit=spec["rate_limit"],
+        burst=spec["burst"],
+        lane=spec["lane"],
+        timeout_seconds=spec["timeout_seconds"],
+        circuit_threshold=spec["circuit"]["failure_threshold"],
+        circuit_cooldown=spec["circuit"]["cooldown"],
+        options=options,
+    )
+
+
+def _flow(
+    index: int,
+    spec: dict[str, Any],
+    sources: Mapping[str, SourceConfig],
+    destinations: Mapping[str, DestinationConfig],
+) -> Flow:
+    on = spec["on"]
+    if not any(fnmatch.fnmatchcase(t, on) for t in CANONICAL_TYPES):
+        raise ConfigError(f"flows[{index}].on: {on!r} matches no canonical event type")
+    actions = []
+    for position, text in enumerate(spec["do"]):
+        destination, verb = text.split(".", 1)
+        if destination not in destinations:
+            raise ConfigError(
+                f"flows[{index}].do[{position}]: no destination named {destination!r}"
+            )
+        provider = destination_provider(destinations[destination].provider)
+        if provider is None or verb not in provider.actions:
+            known = ", ".join(sorted(provider.actions)) if provider else ""
+            raise ConfigError(
+                f"flows[{index}].do[{position}]: destination {destination!r} cannot {verb!r}"
+                f" (it can: {known})"
+            )
+        actions.append(Action(destination, verb))
+    for source in spec["sources"] or ():
+        if source not in sources:
+            raise ConfigError(f"flows[{index}].sources: no source named {source!r}")
+    flow_sources = tuple(spec["sources"]) if spec["sources"] is not None else None
+    return Flow(on=on, actions=tuple(actions), sources=flow_sources)
+
+
+def _product(key: str, spec: dict[str, Any]) -> Product:
+    return Product(
+        key=key,
+        name=spec["name"],
+        course_id=spec["course_id"],
+        offer_id=spec["offer_id"],
+        tags=tuple(spec["tags"]),
+    )
+
+
+def _lanes(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, LanePolicy]:
+    lanes = {}
+    for lane in LANES:
+        given = spec.get(lane, {})
+        lanes[lane] = LanePolicy(
+            name=lane,
+            attempt_window=given.get("attempt_window") or DEFAULT_ATTEMPT_WINDOWS[lane],
+            concurrency=given.get("concurrency", 1),
+        )
+    return lanes

@@ -1,0 +1,279 @@
+"""Delivering one action: claim it, pass the gates, call the destination, record the attempt.
+
+A claim is a lease on the delivery row (`status = in_flight`, `lease_until`): a second worker,
+a broker redelivery or the sweeper's re-publish finds nothing to claim while the lease lives,
+and a worker killed mid-call leaves a lease that expires, so the work is picked up again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from pipeline import circuit, ratelimit
+from pipeline.canonical import iso_utc
+from pipeline.config import DestinationConfig
+from pipeline.deadletter import dead_letter_delivery
+from pipeline.errors import ConfigurationError, PermanentError, PipelineError, RetryableError
+from pipeline.holds import release_held
+from pipeline.http import redact
+from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.registry import destination_provider
+from pipeline.queueing import publish_delivery
+from pipeline.retry import MAX_COUNTDOWN, next_delay, within_window
+from pipeline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120  # longer than the hard task time limit, so a live worker keeps its lease
+MAX_SLEEP_FOR_TOKEN = 0.25  # wait this long in the worker for a token; longer waits are deferred
+
+CLAIM = text(
+    """
+    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
+        lease_until = now() + make_interval(secs => :lease), updated_at = now()
+    FROM events e
+    WHERE d.id = :id AND e.id = d.event_id
+      AND (d.status IN ('pending', 'retrying') OR (d.status = 'in_flight' AND d.lease_until < now()))
+    RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
+              d.window_started_at, e.canonical
+    """
+)
+RELEASE = text(
+    """
+    UPDATE deliveries SET status = :status, attempts = attempts - 1, lease_until = NULL,
+        next_attempt_at = now() + make_interval(secs => :delay), updated_at = now()
+    WHERE id = ANY(:ids) AND status = 'in_flight'
+    """
+)
+DELIVERED = text(
+    """
+    UPDATE deliveries SET status = 'delivered', delivered_at = now(), lease_until = NULL,
+        result = CAST(:result AS jsonb), last_error = NULL, updated_at = now()
+    WHERE id = :id AND status = 'in_flight'
+    """
+)
+RETRYING = text(
+    """
+    UPDATE deliveries SET status = 'retrying', lease_until = NULL, last_error = :error,
+        next_attempt_at = now() + make_interval(secs => :delay), updated_at = now(),
+        dispatched_at = CASE WHEN :published THEN now() ELSE dispatched_at END
+    WHERE id = :id AND status = 'in_flight'
+    """
+)
+INSERT_ATTEMPT = text(
+    """
+    INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome, http_status,
+                          error_class, error, request, response_excerpt, worker)
+    VALUES (:delivery_id, :number, :started_at, :duration_ms, :outcome, :http_status,
+            :error_class, :error, :request, :response_excerpt, :worker)
+    """
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    ref: DeliveryRef
+    destination: str
+    lane: str
+    window_started_at: datetime
+    event: dict[str, Any]
+
+
+@dataclass
+class AttemptRecord:
+    """What one try looked like, written as an `attempts` row."""
+
+    started_at: float
+    duration_ms: float
+    outcome: str
+    http_status: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    request: str | None = None
+    response_excerpt: str | None = None
+
+    def row(self, delivery_id: int, number: int) -> dict[str, Any]:
+        return {
+            "delivery_id": delivery_id, "number": number, "started_at": iso_utc(self.started_at),
+            "duration_ms": round(self.duration_ms, 3), "outcome": self.outcome,
+            "http_status": self.http_status, "error_class": self.error_class,
+            "error": self.error, "request": self.request,
+            "response_excerpt": self.response_excerpt, "worker": worker_name(),
+        }  # fmt: skip
+
+
+def worker_name() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+def claim(connection: Connection, delivery_id: int) -> Claimed | None:
+    row = connection.execute(CLAIM, {"id": delivery_id, "lease": LEASE_SECONDS}).first()
+    if row is None:
+        return None
+    action = row.action
+    ref = DeliveryRef(
+        id=row.id, action=action, verb=action.split(".", 1)[1],
+        idempotency_key=row.idempotency_key, attempt=row.attempts,
+    )  # fmt: skip
+    return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
+
+
+def destination_of(rt: Runtime, name: str) -> tuple[DestinationConfig, DestinationProvider]:
+    destination = rt.config.destinations.get(name)
+    provider = destination_provider(destination.provider) if destination else None
+    if destination is None or provider is None:
+        raise ConfigurationError(f"destination {name!r} is no longer in the config",
+                                 reason="unknown_destination")  # fmt: skip
+    return destination, provider
+
+
+def attempt(rt: Runtime, delivery_id: int) -> str:
+    """One try of one delivery. Raises RetryableError or PermanentError after recording it."""
+    with rt.engine.begin() as connection:
+        claimed = claim(connection, delivery_id)
+    if claimed is None:
+        return "not_claimable"
+    destination, provider = destination_of(rt, claimed.destination)
+    held = hold_if_gated(rt, destination, [claimed.ref.id])
+    if held:
+        return held
+    if not wait_for_token(rt, destination, [(claimed.ref.id, claimed.lane)]):
+        return "deferred"
+    ctx = context(rt, destination)
+    started = time.time()
+    try:
+        result = provider.perform(ctx, claimed.ref, claimed.event)
+    except PipelineError as exc:
+        record_failure(rt, destination, claimed.ref, started, exc)
+        raise
+    except Exception as exc:
+        internal = as_internal(exc)
+        record_failure(rt, destination, claimed.ref, started, internal)
+        raise internal from exc
+    record_success(rt, destination, claimed.ref, started, result)
+    return "delivered"
+
+
+def as_internal(exc: Exception) -> PermanentError:
+    """An exception nobody classified is a bug of ours: dead-letter it with its trace."""
+    return PermanentError(
+        f"unexpected {type(exc).__name__} while delivering", reason="internal_error",
+        failure_class="internal",
+    )  # fmt: skip
+
+
+def context(rt: Runtime, destination: DestinationConfig) -> DestinationContext:
+    return DestinationContext(
+        destination=destination, config=rt.config, http=rt.http, redis=rt.redis, now=rt.clock()
+    )
+
+
+def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -> str | None:
+    """Holds the deliveries when the destination is paused or its circuit is open."""
+    gate = circuit.gate(rt.redis, destination, rt.clock())
+    if gate in (circuit.CLOSED, circuit.PROBE):
+        return None
+    with rt.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE deliveries SET status = 'held', attempts = attempts - 1, lease_until = NULL,"
+                 " updated_at = now() WHERE id = ANY(:ids) AND status = 'in_flight'"),
+            {"ids": ids},
+        )  # fmt: skip
+    return "held"
+
+
+def wait_for_token(
+    rt: Runtime,
+    destination: DestinationConfig,
+    items: list[tuple[int, str]],
+    *,
+    batched: bool = False,
+) -> bool:
+    """True once a token is taken; False when the wait is long and the work was deferred."""
+    wait = ratelimit.take(rt.redis, destination)
+    if 0 < wait <= MAX_SLEEP_FOR_TOKEN:
+        time.sleep(wait)
+        wait = ratelimit.take(rt.redis, destination)
+    if wait <= 0:
+        return True
+    with rt.engine.begin() as connection:
+        connection.execute(
+            RELEASE, {"ids": [i for i, _ in items], "status": "pending", "delay": wait}
+        )
+    publish_delivery(rt, items[0][0], items[0][1], destination.name, countdown=wait)
+    return False
+
+
+def record_success(
+    rt: Runtime,
+    destination: DestinationConfig,
+    ref: DeliveryRef,
+    started: float,
+    result: dict[str, Any],
+) -> None:
+    record = AttemptRecord(started, (time.time() - started) * 1000, "delivered")
+    with rt.engine.begin() as connection:
+        connection.execute(INSERT_ATTEMPT, record.row(ref.id, ref.attempt))
+        connection.execute(DELIVERED, {"id": ref.id, "result": json.dumps(result, default=str)})
+    if circuit.record_success(rt.redis, destination.name):
+        release_held(rt, destination.name)
+
+
+def record_failure(
+    rt: Runtime,
+    destination: DestinationConfig,
+    ref: DeliveryRef,
+    started: float,
+    exc: PipelineError,
+) -> None:
+    outcome = "retry" if isinstance(exc, RetryableError) else "failed"
+    record = AttemptRecord(
+        started, (time.time() - started) * 1000, outcome, http_status=exc.http_status,
+        error_class=exc.failure_class, error=redact(exc.message)[:500],
+    )  # fmt: skip
+    with rt.engine.begin() as connection:
+        connection.execute(INSERT_ATTEMPT, record.row(ref.id, ref.attempt))
+    if isinstance(exc, RetryableError):
+        if exc.http_status == 429:
+            ratelimit.pause(rt.redis, destination.name, exc.retry_after or 1.0)
+        elif circuit.record_failure(rt.redis, destination):
+            log.warning("circuit opened", extra={"destination": destination.name})
+
+
+def retry_later(rt: Runtime, delivery_id: int, exc: RetryableError) -> str:
+    """Schedules the next try, or dead-letters the delivery once the lane's window is spent."""
+    with rt.engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT attempts, lane, destination, window_started_at FROM deliveries WHERE id = :id"
+            ),
+            {"id": delivery_id},
+        ).first()
+    if row is None:
+        return "gone"
+    attempts, lane, destination_name = int(row.attempts), str(row.lane), str(row.destination)
+    window_started_at: datetime = row.window_started_at
+    delay = next_delay(attempts, exc.retry_after)
+    elapsed = rt.clock() - window_started_at.timestamp()
+    if not within_window(elapsed, delay, rt.config.lanes[lane].attempt_window):
+        exc.reason = "attempt_window_exhausted"
+        dead_letter_delivery(rt, delivery_id, exc)
+        return "dead"
+    publishable = delay <= MAX_COUNTDOWN
+    with rt.engine.begin() as connection:
+        connection.execute(
+            RETRYING,
+            {"id": delivery_id, "delay": delay, "error": redact(exc.message)[:500],
+             "published": publishable},
+        )  # fmt: skip
+    if publishable:
+        publish_delivery(rt, delivery_id, lane, destination_name, countdown=delay)
+    return "retrying"

@@ -1,0 +1,66 @@
+"""The few exception types the pipeline speaks; tasks map them to retry or dead-letter.
+
+Failure classes name who must act, so an operator can tell a creator's mistake from ours:
+- `destination_rejected`: the destination answered 4xx to a well-formed request;
+- `destination_unavailable`: it kept timing out, refusing, 429-ing or 5xx-ing past the window;
+- `source_unavailable`: the provider we fetch from did the same;
+- `contract`: a payload broke its schema (schema drift) or lacked what the action needs;
+- `configuration`: a key, a product mapping or a credential in the config is wrong;
+- `internal`: a bug of ours (an exception nobody classified).
+"""
+
+from __future__ import annotations
+
+
+class FailureClass:
+    DESTINATION_REJECTED = "destination_rejected"
+    DESTINATION_UNAVAILABLE = "destination_unavailable"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    CONTRACT = "contract"
+    CONFIGURATION = "configuration"
+    INTERNAL = "internal"
+
+
+class PipelineError(Exception):
+    """Base: carries a machine reason and, when an HTTP exchange caused it, its status."""
+
+    failure_class = FailureClass.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "error",
+        http_status: int | None = None,
+        failure_class: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.http_status = http_status
+        if failure_class is not None:
+            self.failure_class = failure_class
+
+
+class RetryableError(PipelineError):
+    """Try again later: timeouts, connection errors, 429, 5xx, `Stripe-Should-Retry: true`."""
+
+    failure_class = FailureClass.DESTINATION_UNAVAILABLE
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class PermanentError(PipelineError):
+    """Trying again cannot help: dead-letter now."""
+
+    failure_class = FailureClass.DESTINATION_REJECTED
+
+
+class ContractError(PermanentError):
+    failure_class = FailureClass.CONTRACT
+
+
+class ConfigurationError(PermanentError):
+    failure_class = FailureClass.CONFIGURATION

@@ -1,0 +1,136 @@
+"""Recording an accepted webhook: one INSERT, committed before the receiver answers 2xx.
+
+This is the hot path, so it speaks psycopg directly: one autocommit connection per receiver
+process, one prepared statement, the raw body stored as bytes. A redelivery (same source and
+provider event id) is counted on the original row in the same statement; the same id with a
+different body is counted as a conflict, alerted and dead-lettered, never processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+RECORD_EVENT = """
+INSERT INTO events (source, provider, external_id, provider_type, lane, status, reason,
+                    body, headers, body_sha256, secret_index)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, external_id) DO UPDATE SET
+    redeliveries = events.redeliveries + (events.body_sha256 = EXCLUDED.body_sha256)::int,
+    conflicts = events.conflicts + (events.body_sha256 <> EXCLUDED.body_sha256)::int,
+    last_redelivery_at = now()
+RETURNING id, xmax = 0, body_sha256, lane
+"""
+
+RECORD_CONFLICT = """
+WITH alert AS (
+    INSERT INTO alerts (kind, subject, severity, message)
+    VALUES ('event_id_conflict', %(subject)s, 'critical', %(message)s)
+    ON CONFLICT (kind, subject) WHERE resolved_at IS NULL
+    DO UPDATE SET count = alerts.count + 1, last_at = now()
+)
+INSERT INTO dead_letters (event_id, step, failure_class, reason, error, payload, status)
+VALUES (%(event_id)s, 'receive', 'contract', 'id_conflict', %(message)s, %(payload)s, 'open')
+"""
+
+
+class DatabaseUnavailable(Exception):  # noqa: N818 - the receiver's vocabulary: answer 503
+    """PostgreSQL cannot take the event now; the provider must retry (503 + Retry-After)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int
+    outcome: str  # "accepted" | "duplicate" | "conflict" | "ignored"
+    lane: str
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    source: str
+    provider: str
+    external_id: str
+    provider_type: str
+    lane: str | None  # None: no flow can use this type; stored and ignored
+    body: bytes
+    headers: Mapping[str, str]
+    secret_index: int | None
+
+
+class EventWriter:
+    """Holds the receiver process's connection; reconnects after PostgreSQL comes back."""
+
+    def __init__(self, libpq_url: str) -> None:
+        self._url = libpq_url
+        self._connection: psycopg.Connection | None = None
+
+    def record(self, event: IncomingEvent) -> Recorded:
+        digest = hashlib.sha256(event.body).digest()
+        status, reason = ("received", None) if event.lane else ("ignored", "unmapped_type")
+        params = (
+            event.source, event.provider, event.external_id, event.provider_type,
+            event.lane or "analytics", status, reason, event.body,
+            json.dumps(dict(event.headers)), digest, event.secret_index,
+        )  # fmt: skip
+        row = self._execute(RECORD_EVENT, params)
+        event_id, inserted, stored_digest, lane = row
+        if inserted:
+            return Recorded(event_id, "accepted" if event.lane else "ignored", lane)
+        if bytes(stored_digest) == digest:
+            return Recorded(event_id, "duplicate", lane)
+        self._record_conflict(event, event_id, digest)
+        return Recorded(event_id, "conflict", lane)
+
+    def _record_conflict(self, event: IncomingEvent, event_id: int, digest: bytes) -> None:
+        log.error(
+            "event id reused with a different body; not processed",
+            extra={"source": event.source, "event_id": event_id},
+        )
+        message = (
+            f"{event.source} sent event {event.external_id} again with a different body: "
+            "a leaked secret or a provider bug; the second copy was not processed."
+        )
+        payload = {"body_sha256": digest.hex(), "headers": dict(event.headers)}
+        self._execute(
+            RECORD_CONFLICT,
+            {"subject": event.source, "message": message, "event_id": event_id,
+             "payload": json.dumps(payload)},
+            fetch=False,
+        )  # fmt: skip
+
+    def _execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, fetch: bool = True
+    ) -> tuple[Any, ...]:
+        try:
+            connection = self._connect()
+            cursor = connection.execute(sql, params, prepare=True)
+            row = cursor.fetchone() if fetch else ()
+            return row or ()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self.close()
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def _connect(self) -> psycopg.Connection:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=3, application_name="stackwire-receiver"
+            )
+        return self._connection
+
+    def ping(self) -> None:
+        self._execute("SELECT 1", ())
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None

@@ -1,0 +1,87 @@
+"""Structured logs: one JSON object per line, with the event, task and lane bound as context.
+
+Context is bound in Celery's `task_prerun` and cleared in `task_postrun` (see `tasks`), so every
+line a task writes names what it was working on. Messages never carry e-mail addresses or
+secrets: pass ids and hashes in `extra`, and `redact` anything that came from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+from pipeline.http import redact
+from pipeline.settings import Settings
+
+log_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def bind(**values: Any) -> None:
+    log_context.set({**(log_context.get() or {}), **values})
+
+
+def clear() -> None:
+    log_context.set(None)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "component": self.component,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        entry.update(log_context.get() or {})
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = _loggable(value)
+        if record.exc_info and record.exc_info[0] is not None:
+            # the exception's type only: its message or traceback may carry payload data
+            entry["error"] = record.exc_info[0].__name__
+        return json.dumps(entry, default=str)
+
+
+def _loggable(value: Any) -> Any:
+    if isinstance(value, int | float | bool):
+        return value
+    if isinstance(value, dict):
+        # Celery passes its task data here, traceback included: never log that
+        value = {k: v for k, v in value.items() if k not in ("traceback", "args", "kwargs")}
+    return redact(str(value))
+
+
+class TextFormatter(JsonFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = json.loads(super().format(record))
+        head = (
+            f"{entry.pop('ts')} {entry.pop('level'):7} {entry.pop('component')}: {entry.pop('msg')}"
+        )
+        entry.pop("logger", None)
+        tail = " ".join(f"{k}={v}" for k, v in entry.items())
+        return f"{head} {tail}".rstrip()
+
+
+def configure_logging(settings: Settings, *, component: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = JsonFormatter if settings.log_json else TextFormatter
+    handler.setFormatter(formatter(component))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # per-task "received"/"succeeded" lines cost more than the tasks; failures still log
+    quiet = ("urllib3", "werkzeug", "celery.redirected", "kombu", "amqp", "alembic",
+             "celery.app.trace", "celery.worker.strategy")  # fmt: skip
+    for noisy in quiet:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

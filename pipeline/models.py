@@ -1,0 +1,278 @@
+"""The event log and everything hung off it.
+
+`events` is the canonical, append-only log: the raw request is never rewritten; only its
+processing status moves forward. Every step taken on an event is an `event_steps` row, every
+(event, action) a `deliveries` row and every try an `attempts` row, so an event's whole trace
+can be read back. Failures that need a human land in `dead_letters` with what is needed to
+replay them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+class EventStatus:
+    RECEIVED = "received"  # committed; the verify task may not have been published yet
+    VERIFIED = "verified"  # signature/contract/finality checked; fetch next
+    PROCESSED = "processed"  # canonical event built and its deliveries planned
+    WAITING = "waiting"  # payment not final; a later event about the same object decides
+    IGNORED = "ignored"  # a type no flow needs, or an older state than one already seen
+    QUARANTINED = "quarantined"  # contract broken or id conflict; kept and replayable
+    REJECTED = "rejected"  # the provider said the signature is not theirs (PayPal postback)
+    FAILED = "failed"  # verify or fetch gave up; a dead letter holds the reason
+
+    OPEN = (RECEIVED, VERIFIED)
+    FINAL = (PROCESSED, WAITING, IGNORED, QUARANTINED, REJECTED, FAILED)
+
+
+class DeliveryStatus:
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    RETRYING = "retrying"
+    HELD = "held"  # destination paused or its circuit open: kept, not attempted
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+    OPEN = (PENDING, IN_FLIGHT, RETRYING, HELD)
+    CLAIMABLE = (PENDING, RETRYING, HELD)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(Text)
+    provider_type: Mapped[str] = mapped_column(Text)
+    lane: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=EventStatus.RECEIVED)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, Any]] = mapped_column()
+    body_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_index: Mapped[int | None] = mapped_column(SmallInteger)
+    redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
+    conflicts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_redelivery_at: Mapped[datetime | None] = mapped_column()
+    canonical_type: Mapped[str | None] = mapped_column(Text)
+    canonical: Mapped[dict[str, Any] | None] = mapped_column()
+    fetched: Mapped[dict[str, Any] | None] = mapped_column()
+    object_key: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    replays: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="events_source_external_id_key"),
+        Index(
+            "events_open_idx",
+            "status",
+            "updated_at",
+            postgresql_where=text("status IN ('received', 'verified')"),
+        ),
+        Index("events_received_at_idx", "received_at"),
+        Index("events_object_key_idx", "object_key"),
+    )
+
+
+class EventStep(Base):
+    """One row per step taken on an event: the event's trace."""
+
+    __tablename__ = "event_steps"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    step: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    duration_ms: Mapped[float | None] = mapped_column()
+    detail: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class Delivery(Base):
+    """One row per (canonical subject, action): the ledger that makes effects happen once."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    action: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str] = mapped_column(Text)
+    lane: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the attempt window is measured from here; a replay starts a new window
+    window_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column()
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "deliveries_open_idx",
+            "destination",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'in_flight', 'retrying', 'held')"),
+        ),
+    )
+
+
+class Attempt(Base):
+    """One row per try of a delivery, kept forever: what was sent, what came back, how long."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    duration_ms: Mapped[float] = mapped_column()
+    outcome: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_class: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[str | None] = mapped_column(Text)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    """A failure a human must see: the payload, the fetched object, the trace, and how to replay."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    step: Mapped[str] = mapped_column(Text)
+    failure_class: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    trace: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column()
+    fetched: Mapped[dict[str, Any] | None] = mapped_column()
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    replayed_at: Mapped[datetime | None] = mapped_column()
+    replay_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = (
+        Index("dead_letters_open_idx", "status", postgresql_where=text("status = 'open'")),
+    )
+
+
+class Contact(Base):
+    """One canonical person, matched on the hash of the normalized e-mail address."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email_hash: Mapped[str] = mapped_column(Text, unique=True)
+    email: Mapped[str] = mapped_column(Text)
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ContactIdentity(Base):
+    """The identity graph: a Stripe customer, a PayPal payer, an invitee, all linked to one contact."""
+
+    __tablename__ = "contact_identities"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("kind", "value", name="contact_identities_kind_value_key"),)
+
+
+class ObjectVersion(Base):
+    """The newest state seen of each provider object: an older webhook never overwrites it."""
+
+    __tablename__ = "object_versions"
+
+    object_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SchemaDrift(Base):
+    """Fields a provider added or dropped, per source and event type: drift made visible."""
+
+    __tablename__ = "schema_drift"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    provider_type: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[datetime] = mapped_column(server_default=func.now())
+    count: Mapped[int] = mapped_column(Integer, server_default="1")
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("source", "provider_type", "kind", "field", name="schema_drift_key"),
+    )
+
+
+class Alert(Base):
+    """A business or integrity alert raised by the pipeline (drift, id conflicts, dead letters)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, server_default="1")
+    first_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index(
+            "alerts_open_key",
+            "kind",
+            "subject",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,219 @@
+"""What a provider module declares: a source (webhooks in) and/or a destination (actions out).
+
+A provider is data plus a few small functions. The receiver only needs the data (signature
+scheme, body format, where the event id lives, which lane each event type runs on); the tasks
+call `verify`, `fetch` and `canonicalize` for sources and `perform` for destinations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl
+
+from marshmallow import Schema
+
+if TYPE_CHECKING:  # the config module imports the registry: types only, no import cycle
+    import redis
+    import requests
+
+    from pipeline.config import Config, DestinationConfig, SourceConfig
+
+MAX_JSON_DEPTH = 32
+
+
+class BadPayload(Exception):  # noqa: N818 - the receiver's vocabulary: a 400 with this code
+    """The body cannot be read as the provider's format; the receiver answers 400."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Identified:
+    external_id: str
+    provider_type: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event row as the tasks see it."""
+
+    id: int
+    source: str
+    provider: str
+    external_id: str
+    provider_type: str
+    lane: str
+    body: bytes
+    headers: Mapping[str, str]
+    received_at: datetime
+    status: str
+    fetched: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The full object behind a webhook (webhooks are pointers) and where it stands in time."""
+
+    object: dict[str, Any]
+    object_key: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What verify or canonicalize decided when the answer is not simply 'go on'."""
+
+    outcome: str  # "wait" | "ignore" | "reject"
+    reason: str
+
+
+@dataclass
+class SourceContext:
+    source: SourceConfig
+    http: requests.Session
+    redis: redis.Redis
+    now: float
+
+
+@dataclass
+class DestinationContext:
+    destination: DestinationConfig
+    config: Config
+    http: requests.Session
+    redis: redis.Redis
+    now: float
+    exchanges: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    id: int
+    action: str
+    verb: str
+    idempotency_key: str
+    attempt: int
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON with a nesting limit: a bomb of brackets is refused before it costs a stack."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        raise BadPayload("nesting_too_deep", "The JSON body is nested too deeply.") from None
+    except (UnicodeDecodeError, ValueError):
+        raise BadPayload("malformed_json", "The body is not valid JSON.") from None
+    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _depth(payload) > MAX_JSON_DEPTH:
+        raise BadPayload("nesting_too_deep", "The JSON body is nested too deeply.")
+    return payload
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def parse_form(body: bytes) -> dict[str, Any]:
+    """`application/x-www-form-urlencoded`, with PHP-style keys (`data[merges][EMAIL]`) nested."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except (UnicodeDecodeError, ValueError):
+        raise BadPayload("malformed_form", "The body is not valid form data.") from None
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        if len(parts) > MAX_JSON_DEPTH:
+            raise BadPayload("nesting_too_deep", "The form keys are nested too deeply.")
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise BadPayload(
+                    "malformed_form", f"The form key {part!r} is both a value and a group."
+                )
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+class SourceProvider:
+    """Defaults for a webhook source; a provider module subclasses it and overrides what differs."""
+
+    name: ClassVar[str]
+    scheme: ClassVar[str]
+    body_format: ClassVar[str] = "json"
+    stored_headers: ClassVar[tuple[str, ...]] = ()
+    needs_secrets: ClassVar[bool] = True
+    needs_api_base: ClassVar[bool] = False
+    default_api_base: ClassVar[str | None] = None
+    default_on_unknown_fields: ClassVar[str] = "reject"
+    options_schema: ClassVar[type[Schema] | None] = None
+    # provider event type -> lane; a type not listed is stored and marked ignored at once
+    lanes: ClassVar[Mapping[str, str]] = {}
+    # provider event type -> contract (marshmallow schema, versioned by name)
+    contracts: ClassVar[Mapping[str, type[Schema]]] = {}
+
+    def parse(self, body: bytes) -> Any:
+        return parse_form(body) if self.body_format == "form" else parse_json(body)
+
+    def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
+        raise NotImplementedError
+
+    def lane_for(self, provider_type: str) -> str | None:
+        return self.lanes.get(provider_type)
+
+    def contract_for(self, provider_type: str, payload: Any) -> type[Schema] | None:
+        return self.contracts.get(provider_type)
+
+    def verify(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Verdict | None:
+        """Checks needing more than the HMAC (a postback, payment finality). None: go on."""
+        return None
+
+    def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
+        """Fetches the full object from the provider's API; None when the payload is complete."""
+        return None
+
+    def canonicalize(
+        self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
+    ) -> dict[str, Any] | Verdict:
+        raise NotImplementedError
+
+
+class DestinationProvider:
+    """Defaults for a destination; `perform` does one action, `perform_batch` many at once."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    # verb -> the lane it runs on unless the destination sets `lane`
+    actions: ClassVar[Mapping[str, str]] = {}
+    batch_size: ClassVar[int] = 1
+    needs_api_base: ClassVar[bool] = True
+    default_api_base: ClassVar[str | None] = None
+    options_schema: ClassVar[type[Schema] | None] = None
+
+    def perform(
+        self, ctx: DestinationContext, delivery: DeliveryRef, event: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def perform_batch(
+        self, ctx: DestinationContext, items: list[tuple[DeliveryRef, dict[str, Any]]]
+    ) -> dict[int, dict[str, Any] | Exception]:
+        """Per-item results; an Exception value fails only that item. Raise to fail them all."""
+        raise NotImplementedError

@@ -1,0 +1,59 @@
+"""What a worker or the receiver process holds: settings, config and the clients built from them.
+
+Built once per process (after fork) by `Runtime.build`; tasks and views receive it, so nothing
+reaches for globals and tests pass their own clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+import requests
+from celery import Celery
+from sqlalchemy import Engine
+
+from pipeline.config import Config, load_config
+from pipeline.db import create_db_engine
+from pipeline.http import build_session
+from pipeline.settings import Settings
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    engine: Engine
+    redis: redis.Redis
+    celery: Celery
+    http: requests.Session
+    clock: Clock = field(default=time.time)
+
+    @classmethod
+    def build(cls, settings: Settings, celery: Celery, *, config: Config | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            config=config or load_config(settings.config_path, settings.env),
+            engine=create_db_engine(settings),
+            redis=create_redis(settings),
+            celery=celery,
+            http=build_session(),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+        self.http.close()
+
+
+def create_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.require_redis_url(),
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+    )

@@ -1,0 +1,98 @@
+"""Process settings: read from the environment once, by `Settings.from_env()`.
+
+Everything a deployment varies lives here (where the servers are, ports, the config file path);
+everything a creator varies (sources, destinations, flows) lives in the TOML config file
+(`pipeline.config`). Nothing reads `os.environ` elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).with_name("demo_config.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    config_path: Path = DEFAULT_CONFIG
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    flower_port: int = 5555
+    sandbox_port: int = 8100
+    embedded_pg_port: int = 55432
+    embedded_redis_port: int = 56379
+    receiver_workers: int = 4
+    log_level: str = "INFO"
+    log_json: bool = True
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("STACKWIRE_DATA_DIR", "var"))
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            broker_url=env.get("BROKER_URL") or None,
+            config_path=Path(env.get("STACKWIRE_CONFIG") or DEFAULT_CONFIG),
+            data_dir=data_dir,
+            host=env.get("STACKWIRE_HOST", "127.0.0.1"),
+            port=_int(env, "STACKWIRE_PORT", 8000),
+            flower_port=_int(env, "FLOWER_PORT", 5555),
+            sandbox_port=_int(env, "SANDBOX_PORT", 8100),
+            embedded_pg_port=_int(env, "STACKWIRE_PG_PORT", 55432),
+            embedded_redis_port=_int(env, "STACKWIRE_REDIS_PORT", 56379),
+            receiver_workers=_int(env, "STACKWIRE_RECEIVER_WORKERS", 4),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_json=env.get("STACKWIRE_LOG_FORMAT", "json") == "json",
+            env=env,
+        )
+
+    def with_servers(self, database_url: str, redis_url: str) -> Settings:
+        return replace(self, database_url=database_url, redis_url=redis_url)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver named, as SQLAlchemy needs it."""
+        url = self.require_database_url()
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL as libpq (psycopg.connect) reads it."""
+        url = self.require_database_url()
+        return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.require_redis_url()
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set and no embedded PostgreSQL was started")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("REDIS_URL is not set and no embedded Redis was started")
+        return self.redis_url
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None

@@ -1,0 +1,35 @@
+"""The receiver's app factory: `gunicorn 'receivers.app:create_app()'`."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from pipeline.celery_app import create_celery
+from pipeline.config import Config, load_config
+from pipeline.ingest import EventWriter
+from pipeline.logging import configure_logging
+from pipeline.settings import Settings
+from receivers import health, webhooks
+from receivers.errors import register_error_handlers
+from receivers.state import ReceiverState
+
+
+def create_app(
+    settings: Settings | None = None, *, config: Config | None = None, configure_logs: bool = True
+) -> Flask:
+    settings = settings or Settings.from_env()
+    if configure_logs:
+        configure_logging(settings, component="receiver")
+    config = config or load_config(settings.config_path, settings.env)
+    app = Flask("stackwire")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["stackwire"] = ReceiverState(
+        settings=settings,
+        config=config,
+        celery=create_celery(settings),
+        writer=EventWriter(settings.libpq_url),
+    )
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,45 @@
+"""What one receiver process holds, built by the app factory; connections open lazily after fork."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis
+from celery import Celery
+from flask import current_app
+from sqlalchemy import Engine
+
+from pipeline.config import Config
+from pipeline.db import create_db_engine
+from pipeline.ingest import EventWriter
+from pipeline.runtime import Clock, create_redis
+from pipeline.settings import Settings
+
+
+@dataclass
+class ReceiverState:
+    settings: Settings
+    config: Config
+    celery: Celery
+    writer: EventWriter
+    clock: Clock = time.time
+    _redis: redis.Redis | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = create_redis(self.settings)
+        return self._redis
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_db_engine(self.settings, pool_size=1)
+        return self._engine
+
+
+def receiver_state() -> ReceiverState:
+    state: ReceiverState = current_app.extensions["stackwire"]
+    return state

@@ -1,0 +1,107 @@
+"""`POST /webhooks/<source>`: check, record, answer. No provider API call happens here.
+
+Order matters: size and type are checked before the body is read, the signature before the body
+is parsed, and the event is committed before the answer; publishing comes last and may fail
+(the sweeper publishes whatever is still `received`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from pipeline import dispatch
+from pipeline.config import SourceConfig
+from pipeline.ingest import DatabaseUnavailable, IncomingEvent
+from pipeline.providers.base import BadPayload, SourceProvider
+from pipeline.providers.registry import source_provider
+from receivers.errors import ApiError
+from receivers.schemes import scheme
+from receivers.schemes.base import SignatureError, SignedRequest
+from receivers.state import receiver_state
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+_STATUS = {"accepted": 202, "duplicate": 200, "conflict": 200, "ignored": 200}
+
+
+@bp.route("/webhooks/<source_name>", methods=["GET", "HEAD", "POST"])
+def receive(source_name: str) -> Response:
+    state = receiver_state()
+    source, provider = _source(source_name)
+    if request.method != "POST":
+        return _answer_get(provider)
+    body = _read_body(source, provider)
+    signed = SignedRequest(body, request.headers, request.args, state.clock())  # type: ignore[arg-type]
+    try:
+        verified = scheme(provider.scheme).verify(source, signed)
+        payload = provider.parse(body)
+        identified = provider.identify(payload, body, request.headers)  # type: ignore[arg-type]
+    except SignatureError as exc:
+        raise ApiError(401, exc.code, exc.message) from None
+    except BadPayload as exc:
+        raise ApiError(400, exc.code, exc.message) from None
+    incoming = IncomingEvent(
+        source=source.name,
+        provider=provider.name,
+        external_id=identified.external_id,
+        provider_type=identified.provider_type,
+        lane=provider.lane_for(identified.provider_type),
+        body=body,
+        headers={h: request.headers[h] for h in provider.stored_headers if h in request.headers},
+        secret_index=verified.secret_index,
+    )
+    try:
+        recorded = state.writer.record(incoming)
+    except DatabaseUnavailable:
+        log.warning(
+            "database unavailable; asked the provider to retry", extra={"source": source.name}
+        )
+        raise ApiError(
+            503, "temporarily_unavailable", "Stackwire cannot store events right now; retry later.",
+            retry_after=5,
+        ) from None  # fmt: skip
+    if recorded.outcome == "accepted":
+        # no publish retries in the request: the event is durable and the sweeper catches up
+        dispatch.publish(
+            state.celery, dispatch.VERIFY, [recorded.event_id], recorded.lane, retry=False
+        )
+    response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
+    response.status_code = _STATUS[recorded.outcome]
+    return response
+
+
+def _source(name: str) -> tuple[SourceConfig, SourceProvider]:
+    source = receiver_state().config.sources.get(name)
+    provider = source_provider(source.provider) if source else None
+    if source is None or provider is None or not source.enabled:
+        raise ApiError(404, "unknown_source", f"No webhook source named {name!r} is configured.")
+    return source, provider
+
+
+def _answer_get(provider: SourceProvider) -> Response:
+    # Mailchimp validates a new webhook URL with a GET and expects a 200
+    if getattr(provider, "answers_get", False):
+        return jsonify(status="ok")
+    raise ApiError(405, "method_not_allowed", "Webhooks are delivered with POST.")
+
+
+def _read_body(source: SourceConfig, provider: SourceProvider) -> bytes:
+    expected = CONTENT_TYPES[provider.body_format]
+    if (request.mimetype or "") != expected:
+        raise ApiError(
+            415, "unsupported_media_type", f"This source accepts {expected} bodies only."
+        )
+    limit = source.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    # a chunked body has no length up front: read one byte past the limit and refuse if it is there
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    if not body:
+        raise ApiError(400, "empty_body", "The request has no body.")
+    return body

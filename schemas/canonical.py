@@ -1,0 +1,156 @@
+"""Canonical events: the small, versioned vocabulary every provider's events are mapped onto.
+
+Flows in the config trigger on these names, whatever the provider. A canonical event carries a
+`key` naming the business object it is about (`stripe:cs_123`); the downstream idempotency key
+of every action is derived from it, so two provider events about the same purchase never
+grant access twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+CANONICAL_VERSION = 1
+
+CANONICAL_TYPES: tuple[str, ...] = (
+    "purchase.completed",
+    "purchase.failed",
+    "purchase.refunded",
+    "purchase.disputed",
+    "subscription.started",
+    "subscription.renewed",
+    "subscription.canceled",
+    "subscription.payment_failed",
+    "enrollment.created",
+    "enrollment.completed",
+    "subscriber.added",
+    "subscriber.tagged",
+    "subscriber.unsubscribed",
+    "booking.created",
+    "booking.canceled",
+    "booking.rescheduled",
+    "analytics.event",
+)
+ANALYTICS_TYPE = re.compile(r"^analytics\.[a-z0-9_]{1,40}$")
+_LANE_BY_FAMILY = {
+    "purchase": "payments",
+    "subscription": "payments",
+    "enrollment": "enrollments",
+    "subscriber": "enrollments",
+    "booking": "enrollments",
+    "analytics": "analytics",
+}
+
+
+def is_canonical_type(name: str) -> bool:
+    return name in CANONICAL_TYPES or bool(ANALYTICS_TYPE.match(name))
+
+
+def lane_of(canonical_type: str) -> str:
+    """The queue an event of this type is processed on: money first, then access, then analytics."""
+    return _LANE_BY_FAMILY[canonical_type.split(".", 1)[0]]
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ContactSchema(_Strict):
+    email = fields.Email(load_default=None)
+    first_name = fields.Str(load_default=None, validate=validate.Length(max=200))
+    last_name = fields.Str(load_default=None, validate=validate.Length(max=200))
+    external_ids = fields.Dict(keys=fields.Str(), values=fields.Str(), load_default=dict)
+    client_id = fields.Str(load_default=None)
+
+
+class ItemSchema(_Strict):
+    product = fields.Str(required=True)
+    name = fields.Str(load_default=None)
+    quantity = fields.Int(load_default=1, validate=validate.Range(min=0))
+    amount = fields.Int(load_default=None)
+
+
+class PurchaseSchema(_Strict):
+    id = fields.Str(required=True)
+    payment_id = fields.Str(load_default=None)
+    amount = fields.Int(required=True)
+    currency = fields.Str(required=True, validate=validate.Regexp(r"^[a-z]{3}$"))
+    items = fields.List(fields.Nested(ItemSchema), load_default=list)
+    invoice_number = fields.Str(load_default=None)
+    reason = fields.Str(load_default=None)
+
+
+class SubscriptionSchema(_Strict):
+    id = fields.Str(required=True)
+    status = fields.Str(required=True)
+    items = fields.List(fields.Nested(ItemSchema), load_default=list)
+    current_period_end = fields.DateTime(load_default=None)
+
+
+class EnrollmentSchema(_Strict):
+    id = fields.Str(required=True)
+    course_id = fields.Str(required=True)
+    course_name = fields.Str(load_default=None)
+    user_id = fields.Str(load_default=None)
+    completed = fields.Bool(load_default=False)
+
+
+class SubscriberSchema(_Strict):
+    id = fields.Str(load_default=None)
+    list_id = fields.Str(load_default=None)
+    tags = fields.List(fields.Str(), load_default=list)
+    status = fields.Str(load_default=None)
+
+
+class BookingSchema(_Strict):
+    """A booking keeps the instant in UTC and the attendee's own IANA zone, never only an offset."""
+
+    id = fields.Str(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(load_default=None)
+    timezone = fields.Str(required=True)
+    local_start = fields.Str(load_default=None)
+    event_name = fields.Str(load_default=None)
+    status = fields.Str(load_default=None)
+    rescheduled_from = fields.Str(load_default=None)
+
+
+class AnalyticsSchema(_Strict):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=120))
+    distinct_id = fields.Str(required=True)
+    properties = fields.Dict(keys=fields.Str(), load_default=dict)
+
+
+class CanonicalEventSchema(_Strict):
+    type = fields.Str(required=True)
+    version = fields.Int(load_default=CANONICAL_VERSION, validate=validate.Equal(CANONICAL_VERSION))
+    key = fields.Str(required=True, validate=validate.Length(min=3, max=300))
+    source = fields.Str(required=True)
+    provider = fields.Str(required=True)
+    occurred_at = fields.AwareDateTime(required=True)
+    contact = fields.Nested(ContactSchema, load_default=None)
+    purchase = fields.Nested(PurchaseSchema, load_default=None)
+    subscription = fields.Nested(SubscriptionSchema, load_default=None)
+    enrollment = fields.Nested(EnrollmentSchema, load_default=None)
+    subscriber = fields.Nested(SubscriberSchema, load_default=None)
+    booking = fields.Nested(BookingSchema, load_default=None)
+    analytics = fields.Nested(AnalyticsSchema, load_default=None)
+
+    @validates_schema
+    def _type_is_known_and_has_its_part(self, data: dict[str, Any], **kwargs: Any) -> None:
+        name = data["type"]
+        if not is_canonical_type(name):
+            raise ValidationError(f"{name!r} is not a canonical event type.", "type")
+        family = name.split(".", 1)[0]
+        if data.get(family) is None:
+            raise ValidationError(f"A {name} event needs its {family!r} part.", family)
+
+
+def validate_canonical(document: dict[str, Any]) -> dict[str, Any]:
+    """Raises ValidationError when a provider module built an event outside the contract."""
+    loaded: dict[str, Any] = CanonicalEventSchema().load(document)
+    return loaded

@@ -1,0 +1,172 @@
+"""The contract of the TOML configuration file.
+
+The file's top-level shape and the keys every source and destination share are checked here;
+provider-specific keys are checked by the provider's own `options_schema` (see
+`pipeline.providers`), so a typo in any key is named, never ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import (
+    INCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+LANES = ("payments", "enrollments", "analytics")
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_RATE_SECONDS |= {"h": 3600, "hour": 3600}
+
+
+def parse_rate(text: str) -> float:
+    """'2/s' -> 2.0 requests per second; '120/m' -> 2.0."""
+    match = _RATE.match(text)
+    if not match:
+        raise ValidationError(f"{text!r} is not a rate; write it like '2/s' or '120/m'.")
+    count, unit = float(match.group(1)), match.group(2)
+    if count <= 0:
+        raise ValidationError("A rate must be greater than zero.")
+    return count / _RATE_SECONDS[unit]
+
+
+def parse_duration(text: str | int | float) -> float:
+    """'24h' -> 86400.0 seconds; bare numbers are seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValidationError(f"{text!r} is not a duration; write it like '90s', '30m' or '24h'.")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+class Rate(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if not isinstance(value, str):
+            raise ValidationError("A rate is a string like '2/s'.")
+        return parse_rate(value)
+
+
+class Duration(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        return parse_duration(value)
+
+
+class HttpUrl(fields.Url):
+    """An http(s) URL; loopback hosts are allowed so the sandbox can stand in for a provider."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(require_tld=False, schemes={"http", "https"}, **kwargs)
+
+
+class ServiceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    public_url = HttpUrl(load_default=None)
+    max_body_bytes = fields.Int(load_default=262_144, validate=validate.Range(1024, 10_485_760))
+    redelivery_grace = Duration(load_default=10.0)
+
+
+class LaneSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    attempt_window = Duration()
+    concurrency = fields.Int(load_default=1, validate=validate.Range(1, 64))
+
+
+class SourceSchema(Schema):
+    """Keys every source shares; the rest is passed on to the provider's options schema."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    provider = fields.Str(required=True)
+    signing_secrets = fields.List(fields.Str(validate=validate.Length(min=1)), load_default=list)
+    api_base = HttpUrl(load_default=None)
+    tolerance_seconds = fields.Int(load_default=300, validate=validate.Range(1, 86_400))
+    on_unknown_fields = fields.Str(load_default=None, validate=validate.OneOf(["warn", "reject"]))
+    max_body_bytes = fields.Int(load_default=None, validate=validate.Range(1024, 10_485_760))
+    enabled = fields.Bool(load_default=True)
+
+
+class CircuitSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    failure_threshold = fields.Int(load_default=5, validate=validate.Range(1, 1000))
+    cooldown = Duration(load_default=30.0)
+
+
+class DestinationSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    provider = fields.Str(required=True)
+    api_base = HttpUrl(load_default=None)
+    rate_limit = Rate(load_default=None)
+    burst = fields.Int(load_default=None, validate=validate.Range(1, 10_000))
+    lane = fields.Str(load_default=None, validate=validate.OneOf(LANES))
+    timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 120))
+    circuit = fields.Nested(CircuitSchema, load_default=lambda: CircuitSchema().load({}))
+
+
+class ProductSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.Str(load_default=None)
+    course_id = fields.Raw(load_default=None)
+    offer_id = fields.Str(load_default=None)
+    tags = fields.List(fields.Str(validate=validate.Length(min=1, max=100)), load_default=list)
+
+    @validates_schema
+    def _course_id_is_an_id(self, data: dict[str, Any], **kwargs: Any) -> None:
+        course_id = data.get("course_id")
+        if course_id is not None and not isinstance(course_id, int | str):
+            raise ValidationError("A course id is a number or a string.", "course_id")
+
+
+class FlowSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    on = fields.Str(required=True, validate=validate.Length(min=3))
+    do = fields.List(fields.Str(validate=validate.Regexp(r"^[a-z0-9_-]+\.[a-z_]+$")), required=True)
+    sources = fields.List(fields.Str(), load_default=None)
+
+
+class ConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    service = fields.Nested(ServiceSchema, load_default=lambda: ServiceSchema().load({}))
+    lanes = fields.Dict(
+        keys=fields.Str(validate=validate.OneOf(LANES)),
+        values=fields.Nested(LaneSchema),
+        load_default=dict,
+    )
+    sources = fields.Dict(
+        keys=fields.Str(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+        values=fields.Nested(SourceSchema),
+        load_default=dict,
+    )
+    destinations = fields.Dict(
+        keys=fields.Str(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+        values=fields.Nested(DestinationSchema),
+        load_default=dict,
+    )
+    products = fields.Dict(
+        keys=fields.Str(), values=fields.Nested(ProductSchema), load_default=dict
+    )
+    flows = fields.List(fields.Nested(FlowSchema), load_default=list)

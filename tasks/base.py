@@ -1,0 +1,63 @@
+"""What every task shares: the process's Runtime, log context, and which errors mean 'infrastructure'.
+
+The Runtime (engine, Redis, HTTP session, config) is built once per worker process, after the
+fork (`worker_process_init`), never at import. Log context is bound before each task and cleared
+after it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import Celery, Task, current_app
+from celery.signals import task_postrun, task_prerun, worker_process_init
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from pipeline import logging as pipeline_logging
+from pipeline.runtime import Runtime
+
+# the database, Redis or the broker is down: the work is fine, retry the task itself
+INFRASTRUCTURE_ERRORS = (
+    OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, BrokerError,
+)  # fmt: skip
+MAX_INFRASTRUCTURE_RETRIES = 100
+
+
+def runtime_of(app: Celery) -> Runtime:
+    runtime: Runtime | None = getattr(app, "stackwire_runtime", None)
+    if runtime is None:
+        runtime = Runtime.build(app.stackwire_settings, app)
+        app.stackwire_runtime = runtime
+    return runtime
+
+
+def retry_infrastructure(task: Task, exc: Exception) -> None:
+    """Re-queues the task with a capped, jittered backoff while a server is unreachable."""
+    retries = task.request.retries
+    countdown = random.uniform(0, min(30.0, 0.5 * 2**retries))
+    raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_INFRASTRUCTURE_RETRIES)
+
+
+@worker_process_init.connect
+def _build_runtime_after_fork(**_: Any) -> None:
+    # connections opened before the fork belong to the parent: start afresh
+    current_app.stackwire_runtime = None
+    runtime_of(current_app)
+
+
+@task_prerun.connect
+def _bind_log_context(task_id: str, task: Task, args: tuple[Any, ...], **_: Any) -> None:
+    delivery = task.request.delivery_info or {}
+    pipeline_logging.bind(
+        task_id=task_id, task=task.name, lane=delivery.get("routing_key"),
+        subject=args[0] if args else None,
+    )  # fmt: skip
+
+
+@task_postrun.connect
+def _clear_log_context(**_: Any) -> None:
+    pipeline_logging.clear()

@@ -1,0 +1,135 @@
+"""The running system for integration tests: the receiver and the sandbox served over real HTTP
+from threads of the test process, and real Celery worker processes (one per lane, plus Beat when
+asked) consuming real Redis queues. No eager mode anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from pipeline.celery_app import create_celery
+from pipeline.config import load_config
+from pipeline.runtime import Runtime
+from pipeline.sandbox.app import create_sandbox_app
+from pipeline.sandbox.state import SandboxState
+from pipeline.settings import Settings
+from receivers.app import create_app
+from schemas.config import LANES
+from tests.support.servers import free_port
+
+CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "config" / "stackwire.toml"
+
+
+class ThreadedServer:
+    """A real HTTP server on a loopback port, serving a WSGI app from a daemon thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.port = port
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    sandbox_state: SandboxState
+    sandbox: ThreadedServer
+    receiver: ThreadedServer
+    runtime: Runtime
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.settings.env)
+
+    def start_worker(
+        self, lane: str, *, name: str | None = None, concurrency: int = 1
+    ) -> subprocess.Popen[bytes]:
+        assert self.log_dir is not None
+        name = name or lane
+        log = (self.log_dir / f"worker-{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--lane", lane,
+             "--concurrency", str(concurrency)],
+            env={**os.environ, **self.env}, stdout=log, stderr=log,
+        )  # fmt: skip
+        self.workers[name] = process
+        return process
+
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        assert self.log_dir is not None
+        log = (self.log_dir / "beat.log").open("ab")
+        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "beat"],
+                                   env={**os.environ, **self.env}, stdout=log, stderr=log)  # fmt: skip
+        self.workers["beat"] = process
+        return process
+
+    def wait_for_workers(self, lanes: tuple[str, ...] = LANES, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        while time.monotonic() < deadline and not set(lanes) <= seen:
+            for reply in self.runtime.celery.control.ping(timeout=0.5) or []:
+                seen.update(name.split("@", 1)[0] for name in reply)
+        missing = set(lanes) - seen
+        if missing:
+            raise RuntimeError(
+                f"workers for {sorted(missing)} never answered; logs in {self.log_dir}"
+            )
+
+    def stop_worker(self, name: str, *, kill: bool = False) -> None:
+        process = self.workers.pop(name)
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.workers):
+            self.stop_worker(name)
+        self.receiver.stop()
+        self.sandbox.stop()
+        self.runtime.close()
+
+    def post_webhook(self, source: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+        return requests.post(
+            f"{self.receiver.url}/webhooks/{source}", data=body, headers=headers, timeout=10
+        )
+
+
+def build_stack(database_url: str, redis_url: str, log_dir: Path) -> Stack:
+    sandbox_state = SandboxState(seed=7)
+    sandbox = ThreadedServer(create_sandbox_app(sandbox_state), free_port())
+    receiver_port = free_port()
+    env = {
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STACKWIRE_CONFIG": str(CONFIG),
+        "SANDBOX_PORT": str(sandbox.port), "STACKWIRE_PORT": str(receiver_port),
+        "STACKWIRE_DATA_DIR": str(log_dir), "STACKWIRE_LOG_FORMAT": "text", "LOG_LEVEL": "INFO",
+        "STACKWIRE_TASK_EVENTS": "0",
+    }  # fmt: skip
+    settings = Settings.from_env(env)
+    config = load_config(settings.config_path, settings.env)
+    receiver = ThreadedServer(
+        create_app(settings, config=config, configure_logs=False), receiver_port
+    )
+    runtime = Runtime.build(settings, create_celery(settings, task_events=False), config=config)
+    return Stack(settings, sandbox_state, sandbox, receiver, runtime, log_dir=log_dir)
