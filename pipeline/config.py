@@ -122,13 +122,37 @@ class Config:
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> Config:
+    """A TOML file, or a directory whose `*.toml` files are read in name order and merged."""
+    if path.is_dir():
+        raw: dict[str, Any] = {}
+        for part in sorted(path.glob("*.toml")):
+            merge(raw, _read(part), part.name)
+    else:
+        raw = _read(path)
+    return build_config(raw, environ, path)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return build_config(raw, environ, path)
+
+
+def merge(into: dict[str, Any], part: Mapping[str, Any], origin: str, prefix: str = "") -> None:
+    """Tables merge key by key, arrays of tables (flows) append; a key set twice is an error."""
+    for key, value in part.items():
+        label = f"{prefix}.{key}" if prefix else key
+        if key not in into:
+            into[key] = value
+        elif isinstance(into[key], dict) and isinstance(value, Mapping):
+            merge(into[key], value, origin, label)
+        elif isinstance(into[key], list) and isinstance(value, list):
+            into[key] = into[key] + value
+        else:
+            raise ConfigError(f"{label}: set again in {origin}")
 
 
 def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path) -> Config:
@@ -182,7 +206,9 @@ def _interpolate(value: Any, environ: Mapping[str, str], key: str) -> Any:
 def _first_error(messages: Any, prefix: str = "") -> str:
     """Flattens marshmallow's nested error dict into 'sources.stripe.api_base: Not a valid URL.'"""
     if isinstance(messages, Mapping):
-        for key, inner in messages.items():
+        # a typo shows up as an unknown key *and* a missing one: name the typo first
+        items = sorted(messages.items(), key=lambda item: item[1] != ["Unknown field."])
+        for key, inner in items:
             if key == "_schema":
                 return _first_error(inner, prefix)
             found = inner

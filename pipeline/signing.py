@@ -6,6 +6,7 @@ sign with them, so both ends of every test speak exactly the same scheme.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
@@ -19,3 +20,10 @@ def timestamped_hmac_hex(secret: str, timestamp: int | str, body: bytes) -> str:
 def timestamped_hmac_header(secret: str, body: bytes, timestamp: int) -> str:
     """The `t=…,v1=…` header value a provider would send."""
     return f"t={timestamp},v1={timestamped_hmac_hex(secret, timestamp, body)}"
+
+
+def body_hmac(secret: str, body: bytes, *, algorithm: str = "sha256", encoding: str = "hex") -> str:
+    """HMAC of the raw body alone: Thinkific (hex SHA-256), Acuity (base64 SHA-256), and the
+    generic HMAC source, whose algorithm and encoding are configurable."""
+    digest = hmac.new(secret.encode("utf-8"), body, getattr(hashlib, algorithm)).digest()
+    return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()

@@ -83,8 +83,7 @@ def _source(name: str) -> tuple[SourceConfig, SourceProvider]:
 
 
 def _answer_get(provider: SourceProvider) -> Response:
-    # Mailchimp validates a new webhook URL with a GET and expects a 200
-    if getattr(provider, "answers_get", False):
+    if provider.answers_get:
         return jsonify(status="ok")
     raise ApiError(405, "method_not_allowed", "Webhooks are delivered with POST.")
 

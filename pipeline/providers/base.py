@@ -158,6 +158,8 @@ class SourceProvider:
     name: ClassVar[str]
     scheme: ClassVar[str]
     body_format: ClassVar[str] = "json"
+    # Mailchimp validates a new webhook URL with a GET and expects a 200
+    answers_get: ClassVar[bool] = False
     stored_headers: ClassVar[tuple[str, ...]] = ()
     needs_secrets: ClassVar[bool] = True
     needs_api_base: ClassVar[bool] = False

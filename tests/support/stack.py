@@ -27,7 +27,7 @@ from receivers.app import create_app
 from schemas.config import LANES
 from tests.support.servers import free_port
 
-CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "config" / "stackwire.toml"
+CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "config"
 
 
 class ThreadedServer:
