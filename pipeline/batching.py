@@ -14,22 +14,22 @@ from typing import Any
 
 from sqlalchemy import text
 
-from pipeline import circuit
+from pipeline import circuit, ratelimit
 from pipeline.deadletter import dead_letter_delivery
 from pipeline.delivery import (
     INSERT_ATTEMPT,
     AttemptRecord,
     Claimed,
-    as_internal,
+    as_failure,
     context,
+    defer,
     destination_of,
     hold_if_gated,
-    record_failure,
-    wait_for_token,
+    note_failure,
 )
 from pipeline.errors import PermanentError, PipelineError, RetryableError
 from pipeline.holds import release_held
-from pipeline.http import redact
+from pipeline.http import Exchange, call_scope, redact
 from pipeline.providers.base import DeliveryRef
 from pipeline.queueing import flush_key, request_flush
 from pipeline.retry import MAX_COUNTDOWN, next_delay
@@ -50,7 +50,7 @@ CLAIM_BATCH = text(
         FOR UPDATE SKIP LOCKED
     )
     UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
-        lease_until = now() + interval '120 seconds', updated_at = now()
+        lease_until = now() + interval '75 seconds', claimed_by = NULL, updated_at = now()
     FROM due, events e
     WHERE d.id = due.id AND e.id = d.event_id
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
@@ -92,8 +92,6 @@ def flush(rt: Runtime, destination_name: str) -> int:
         ids = [c.ref.id for c in claimed]
         if hold_if_gated(rt, destination, ids):
             break
-        if not wait_for_token(rt, destination, [(i, claimed[0].lane) for i in ids]):
-            break
         sent += _send(rt, destination_name, claimed)
         if len(rows) < provider.batch_size:
             break
@@ -114,33 +112,39 @@ def _send(rt: Runtime, destination_name: str, claimed: list[Claimed]) -> int:
     destination, provider = destination_of(rt, destination_name)
     ctx = context(rt, destination)
     started = time.time()
-    try:
-        results = provider.perform_batch(ctx, [(c.ref, c.event) for c in claimed])
-    except PipelineError as exc:
-        record_failure(rt, destination, claimed[0].ref, started, exc)
-        _fail_all(rt, claimed, exc, started)
-        return 0
-    except Exception as exc:
-        internal = as_internal(exc)
-        record_failure(rt, destination, claimed[0].ref, started, internal)
-        _fail_all(rt, claimed, internal, started)
-        return 0
-    return _record_results(rt, destination_name, claimed, results, started)
+    with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
+        try:
+            results = provider.perform_batch(ctx, [(c.ref, c.event) for c in claimed])
+        except Exception as exc:
+            failure = as_failure(exc, destination)
+            if isinstance(failure, ratelimit.Throttled):
+                defer(
+                    rt,
+                    destination,
+                    [(c.ref.id, c.lane) for c in claimed],
+                    failure.retry_after or 1.0,
+                )
+                return 0
+            note_failure(rt, destination, failure)
+            _fail_all(rt, claimed, failure, started, scope.last)
+            return 0
+    return _record_results(
+        rt, destination_name, claimed, results=results, started=started, exchange=scope.last
+    )
 
 
 def _record_results(
     rt: Runtime,
     destination_name: str,
     claimed: list[Claimed],
+    *,
     results: dict[int, dict[str, Any] | Exception],
     started: float,
+    exchange: Exchange | None,
 ) -> int:
-    duration = (time.time() - started) * 1000
+    record = AttemptRecord.of(started, "delivered", exchange)
     delivered = [c for c in claimed if isinstance(results.get(c.ref.id), dict)]
-    attempts = [
-        AttemptRecord(started, duration, "delivered").row(c.ref.id, c.ref.attempt)
-        for c in delivered
-    ]
+    attempts = [record.row(c.ref.id, c.ref.attempt) for c in delivered]
     with rt.engine.begin() as connection:
         if attempts:
             connection.execute(INSERT_ATTEMPT, attempts)
@@ -159,18 +163,20 @@ def _record_results(
                 "the destination gave no result for this item", reason="missing_result"
             )
         )
-        _fail_all(rt, [item], exc, started)
+        _fail_all(rt, [item], exc, started, exchange)
     if delivered and circuit.record_success(rt.redis, destination_name):
         release_held(rt, destination_name)
     return len(delivered)
 
 
-def _fail_all(rt: Runtime, claimed: list[Claimed], exc: PipelineError, started: float) -> None:
-    record = AttemptRecord(
-        started, (time.time() - started) * 1000,
-        "retry" if isinstance(exc, RetryableError) else "failed",
-        http_status=exc.http_status, error_class=exc.failure_class, error=redact(exc.message)[:500],
-    )  # fmt: skip
+def _fail_all(
+    rt: Runtime,
+    claimed: list[Claimed],
+    exc: PipelineError,
+    started: float,
+    exchange: Exchange | None,
+) -> None:
+    record = AttemptRecord.failure(started, exc, exchange)
     with rt.engine.begin() as connection:
         connection.execute(INSERT_ATTEMPT, [record.row(c.ref.id, c.ref.attempt) for c in claimed])
     if not isinstance(exc, RetryableError):

@@ -60,8 +60,8 @@ def celery_conf(settings: Settings, *, task_events: bool) -> dict[str, Any]:
             "health_check_interval": 10,
         },
         # a hung destination cannot hold a worker forever: soft limit raises, hard limit kills
-        "task_soft_time_limit": 60,
-        "task_time_limit": 90,
+        "task_soft_time_limit": 50,
+        "task_time_limit": 60,
         # keep retrying the broker on start-up instead of dying while Redis restarts
         "broker_connection_retry_on_startup": True,
         # a lost broker connection cancels unacked tasks (they will be redelivered) rather than
@@ -72,7 +72,7 @@ def celery_conf(settings: Settings, *, task_events: bool) -> dict[str, Any]:
         "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
-        "beat_schedule": beat_schedule(),
+        "beat_schedule": beat_schedule(settings),
         "timezone": "UTC",
         "enable_utc": True,
     }

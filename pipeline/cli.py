@@ -67,7 +67,8 @@ def migrate() -> None:
 @main.command()
 @click.option("--lane", type=click.Choice(LANES), required=True)
 @click.option("--concurrency", type=int, default=1, show_default=True)
-def worker(lane: str, concurrency: int) -> None:
+@click.option("--name", default=None, help="Node name (default: the lane); unique per host.")
+def worker(lane: str, concurrency: int, name: str | None) -> None:
     """Run a Celery worker consuming one lane."""
     from pipeline.celery_app import create_celery
     from pipeline.logging import configure_logging
@@ -77,7 +78,7 @@ def worker(lane: str, concurrency: int) -> None:
     configure_logging(settings, component=f"worker-{lane}")
     app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
     app.worker_main(
-        ["worker", "-Q", lane, "-n", f"{lane}@%h", "--concurrency", str(concurrency),
+        ["worker", "-Q", lane, "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),
          "--loglevel", settings.log_level, "--without-gossip", "--without-mingle"]
     )  # fmt: skip
 

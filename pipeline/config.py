@@ -40,6 +40,7 @@ class SourceConfig:
     max_body_bytes: int
     enabled: bool
     options: Mapping[str, Any] = field(repr=False)
+    contract_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ def _provider_options(kind: str, name: str, spec: dict[str, Any], schema: Any) -
     common = {
         "provider", "signing_secrets", "api_base", "tolerance_seconds", "on_unknown_fields",
         "max_body_bytes", "enabled", "rate_limit", "burst", "lane", "timeout_seconds", "circuit",
+        "contract_version",
     }  # fmt: skip
     extra = {k: v for k, v in spec.items() if k not in common}
     if schema is None:
@@ -259,6 +261,7 @@ def _source(name: str, spec: dict[str, Any], body_limit: int) -> SourceConfig:
         max_body_bytes=spec["max_body_bytes"] or body_limit,
         enabled=spec["enabled"],
         options=options,
+        contract_version=spec["contract_version"],
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Connection, text
 
 from pipeline import circuit, ratelimit
@@ -23,7 +24,7 @@ from pipeline.config import DestinationConfig
 from pipeline.deadletter import dead_letter_delivery
 from pipeline.errors import ConfigurationError, PermanentError, PipelineError, RetryableError
 from pipeline.holds import release_held
-from pipeline.http import redact
+from pipeline.http import Exchange, call_scope, redact
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
 from pipeline.providers.registry import destination_provider
 from pipeline.queueing import publish_delivery
@@ -32,16 +33,17 @@ from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120  # longer than the hard task time limit, so a live worker keeps its lease
-MAX_SLEEP_FOR_TOKEN = 0.25  # wait this long in the worker for a token; longer waits are deferred
+LEASE_SECONDS = 75  # longer than the hard task time limit (60 s), so a live worker keeps its lease
 
 CLAIM = text(
     """
     UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
-        lease_until = now() + make_interval(secs => :lease), updated_at = now()
+        lease_until = now() + make_interval(secs => :lease), claimed_by = :claimant,
+        updated_at = now()
     FROM events e
     WHERE d.id = :id AND e.id = d.event_id
-      AND (d.status IN ('pending', 'retrying') OR (d.status = 'in_flight' AND d.lease_until < now()))
+      AND (d.status IN ('pending', 'retrying')
+           OR (d.status = 'in_flight' AND (d.lease_until < now() OR d.claimed_by = :claimant)))
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
               d.window_started_at, e.canonical
     """
@@ -100,6 +102,26 @@ class AttemptRecord:
     request: str | None = None
     response_excerpt: str | None = None
 
+    @classmethod
+    def of(cls, started: float, outcome: str, exchange: Exchange | None) -> AttemptRecord:
+        record = cls(started, (time.time() - started) * 1000, outcome)
+        if exchange is not None:
+            record.request = exchange.request_line
+            record.http_status = exchange.status
+            record.response_excerpt = exchange.excerpt or None
+        return record
+
+    @classmethod
+    def failure(
+        cls, started: float, exc: PipelineError, exchange: Exchange | None
+    ) -> AttemptRecord:
+        outcome = "retry" if isinstance(exc, RetryableError) else "failed"
+        record = cls.of(started, outcome, exchange)
+        record.http_status = exc.http_status or record.http_status
+        record.error_class = exc.failure_class
+        record.error = redact(exc.message)[:500]
+        return record
+
     def row(self, delivery_id: int, number: int) -> dict[str, Any]:
         return {
             "delivery_id": delivery_id, "number": number, "started_at": iso_utc(self.started_at),
@@ -114,8 +136,11 @@ def worker_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}"
 
 
-def claim(connection: Connection, delivery_id: int) -> Claimed | None:
-    row = connection.execute(CLAIM, {"id": delivery_id, "lease": LEASE_SECONDS}).first()
+def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Claimed | None:
+    """Leases the delivery. `claimant` is the task id: when a killed worker's message comes back
+    (same task id) it takes its own lease back at once instead of waiting for it to expire."""
+    params = {"id": delivery_id, "lease": LEASE_SECONDS, "claimant": claimant or "-"}
+    row = connection.execute(CLAIM, params).first()
     if row is None:
         return None
     action = row.action
@@ -135,35 +160,44 @@ def destination_of(rt: Runtime, name: str) -> tuple[DestinationConfig, Destinati
     return destination, provider
 
 
-def attempt(rt: Runtime, delivery_id: int) -> str:
+def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
     """One try of one delivery. Raises RetryableError or PermanentError after recording it."""
     with rt.engine.begin() as connection:
-        claimed = claim(connection, delivery_id)
+        claimed = claim(connection, delivery_id, claimant)
     if claimed is None:
         return "not_claimable"
     destination, provider = destination_of(rt, claimed.destination)
     held = hold_if_gated(rt, destination, [claimed.ref.id])
     if held:
         return held
-    if not wait_for_token(rt, destination, [(claimed.ref.id, claimed.lane)]):
-        return "deferred"
     ctx = context(rt, destination)
     started = time.time()
-    try:
-        result = provider.perform(ctx, claimed.ref, claimed.event)
-    except PipelineError as exc:
-        record_failure(rt, destination, claimed.ref, started, exc)
-        raise
-    except Exception as exc:
-        internal = as_internal(exc)
-        record_failure(rt, destination, claimed.ref, started, internal)
-        raise internal from exc
-    record_success(rt, destination, claimed.ref, started, result)
+    with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
+        try:
+            result = provider.perform(ctx, claimed.ref, claimed.event)
+        except Exception as exc:
+            failure = as_failure(exc, destination)
+            if isinstance(failure, ratelimit.Throttled):
+                defer(rt, destination, [(claimed.ref.id, claimed.lane)], failure.retry_after or 1.0)
+                return "deferred"
+            record_failure(
+                rt, destination, claimed.ref, started=started, exc=failure, exchange=scope.last
+            )
+            raise failure from exc
+    record_success(
+        rt, destination, claimed.ref, started=started, result=result, exchange=scope.last
+    )
     return "delivered"
 
 
-def as_internal(exc: Exception) -> PermanentError:
-    """An exception nobody classified is a bug of ours: dead-letter it with its trace."""
+def as_failure(exc: Exception, destination: DestinationConfig) -> PipelineError:
+    """What an exception out of a destination means: ours pass through; a task time limit is a
+    hung destination (retried); anything nobody classified is a bug of ours (dead-lettered)."""
+    if isinstance(exc, PipelineError):
+        return exc
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return RetryableError(f"{destination.name} did not answer within the task's time limit",
+                              reason="time_limit")  # fmt: skip
     return PermanentError(
         f"unexpected {type(exc).__name__} while delivering", reason="internal_error",
         failure_class="internal",
@@ -190,36 +224,28 @@ def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -
     return "held"
 
 
-def wait_for_token(
-    rt: Runtime,
-    destination: DestinationConfig,
-    items: list[tuple[int, str]],
-    *,
-    batched: bool = False,
-) -> bool:
-    """True once a token is taken; False when the wait is long and the work was deferred."""
-    wait = ratelimit.take(rt.redis, destination)
-    if 0 < wait <= MAX_SLEEP_FOR_TOKEN:
-        time.sleep(wait)
-        wait = ratelimit.take(rt.redis, destination)
-    if wait <= 0:
-        return True
+def defer(
+    rt: Runtime, destination: DestinationConfig, items: list[tuple[int, str]], wait: float
+) -> None:
+    """Rate limited: back to pending without spending an attempt, published again after the wait."""
     with rt.engine.begin() as connection:
         connection.execute(
             RELEASE, {"ids": [i for i, _ in items], "status": "pending", "delay": wait}
         )
-    publish_delivery(rt, items[0][0], items[0][1], destination.name, countdown=wait)
-    return False
+    if wait <= MAX_COUNTDOWN:  # a longer wait (a daily quota) is left to the sweeper
+        publish_delivery(rt, items[0][0], items[0][1], destination.name, countdown=wait)
 
 
 def record_success(
     rt: Runtime,
     destination: DestinationConfig,
     ref: DeliveryRef,
+    *,
     started: float,
     result: dict[str, Any],
+    exchange: Exchange | None,
 ) -> None:
-    record = AttemptRecord(started, (time.time() - started) * 1000, "delivered")
+    record = AttemptRecord.of(started, "delivered", exchange)
     with rt.engine.begin() as connection:
         connection.execute(INSERT_ATTEMPT, record.row(ref.id, ref.attempt))
         connection.execute(DELIVERED, {"id": ref.id, "result": json.dumps(result, default=str)})
@@ -231,21 +257,25 @@ def record_failure(
     rt: Runtime,
     destination: DestinationConfig,
     ref: DeliveryRef,
+    *,
     started: float,
     exc: PipelineError,
+    exchange: Exchange | None,
 ) -> None:
-    outcome = "retry" if isinstance(exc, RetryableError) else "failed"
-    record = AttemptRecord(
-        started, (time.time() - started) * 1000, outcome, http_status=exc.http_status,
-        error_class=exc.failure_class, error=redact(exc.message)[:500],
-    )  # fmt: skip
+    record = AttemptRecord.failure(started, exc, exchange)
     with rt.engine.begin() as connection:
         connection.execute(INSERT_ATTEMPT, record.row(ref.id, ref.attempt))
-    if isinstance(exc, RetryableError):
-        if exc.http_status == 429:
-            ratelimit.pause(rt.redis, destination.name, exc.retry_after or 1.0)
-        elif circuit.record_failure(rt.redis, destination):
-            log.warning("circuit opened", extra={"destination": destination.name})
+    note_failure(rt, destination, exc)
+
+
+def note_failure(rt: Runtime, destination: DestinationConfig, exc: PipelineError) -> None:
+    """A 429 pauses the destination for every worker; other unavailability counts to its circuit."""
+    if not isinstance(exc, RetryableError):
+        return
+    if exc.http_status == 429:
+        ratelimit.pause(rt.redis, destination.name, exc.retry_after or 1.0)
+    elif circuit.record_failure(rt.redis, destination):
+        log.warning("circuit opened", extra={"destination": destination.name})
 
 
 def retry_later(rt: Runtime, delivery_id: int, exc: RetryableError) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_SECRETish = re.compile(r"(sk|rk|whsec|key|token|secret)_[A-Za-z0-9]{6,}", re.IGNORECASE)
+_SECRETish = re.compile(r"\b(sk|rk|whsec|key|token|secret)_[A-Za-z0-9_]{6,}", re.IGNORECASE)
 EXCERPT_CHARS = 300
 
 
@@ -53,6 +55,33 @@ class Exchange:
     @property
     def request_line(self) -> str:
         return f"{self.method} {self.path}"
+
+
+@dataclass
+class CallScope:
+    """Bound by the delivery engine around one action: every request made through an ApiClient
+    takes a token from the destination's shared rate limit first, and leaves its exchange here
+    for the attempt row."""
+
+    throttle: Callable[[], None] | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    @property
+    def last(self) -> Exchange | None:
+        return self.exchanges[-1] if self.exchanges else None
+
+
+_scope: ContextVar[CallScope | None] = ContextVar("http_call_scope", default=None)
+
+
+@contextmanager
+def call_scope(throttle: Callable[[], None] | None = None) -> Iterator[CallScope]:
+    scope = CallScope(throttle)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -120,8 +149,13 @@ class ApiClient:
         """Sends one request; raises RetryableError/PermanentError unless 2xx or in `accept`."""
         url = self.base_url + path
         merged = {**self.headers, **(headers or {})}
+        scope = _scope.get()
+        if scope is not None and scope.throttle is not None:
+            scope.throttle()  # may sleep briefly, or raise Throttled to defer the whole action
         started = time.perf_counter()
         self.last = Exchange(method=method, path=urlsplit(url).path)
+        if scope is not None:
+            scope.exchanges.append(self.last)
         try:
             response = self.session.request(
                 method,

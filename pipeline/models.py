@@ -133,6 +133,8 @@ class Delivery(Base):
     window_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()
+    # the Celery task id holding the lease: its own redelivery (worker killed) may take it back
+    claimed_by: Mapped[str | None] = mapped_column(Text)
     dispatched_at: Mapped[datetime | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column()

@@ -91,7 +91,7 @@ def verify_event(rt: Runtime, event_id: int) -> str:
         return "not_pending"
     ctx, provider = source_context(rt, event)
     payload = parse_stored(provider, event)
-    report = _contract_report(provider, event, payload)
+    report = _contract_report(provider, event, payload, ctx.source.contract_version)
     rejects_unknown = ctx.source.on_unknown_fields == "reject"
     verdict = None
     if not report.broken and not (report.unknown and rejects_unknown):
@@ -108,8 +108,15 @@ def verify_event(rt: Runtime, event_id: int) -> str:
         if not move(connection, event.id, expected=EventStatus.RECEIVED, to=EventStatus.VERIFIED,
                     step="verify", duration_ms=_ms(started), detail=detail):  # fmt: skip
             return "not_pending"
+    if not fetches(provider):
+        # nothing to fetch (the payload is the whole event): save a broker hop and go on here
+        return fetch_event(rt, event.id)
     dispatch.publish(rt.celery, dispatch.FETCH, [event.id], event.lane)
     return EventStatus.VERIFIED
+
+
+def fetches(provider: SourceProvider) -> bool:
+    return type(provider).fetch is not SourceProvider.fetch
 
 
 def fetch_event(rt: Runtime, event_id: int) -> str:
@@ -188,8 +195,10 @@ def _process(
     return plan_deliveries(connection, rt.config, event, document)
 
 
-def _contract_report(provider: SourceProvider, event: StoredEvent, payload: Any) -> ContractReport:
-    schema = provider.contract_for(event.provider_type, payload)
+def _contract_report(
+    provider: SourceProvider, event: StoredEvent, payload: Any, pinned: int | None
+) -> ContractReport:
+    schema = provider.versioned_contract(event.provider_type, payload, pinned)
     return check(schema, payload) if schema is not None else ContractReport()
 
 

@@ -7,9 +7,24 @@ destination said 429 with `Retry-After`, every worker sees the same pause until 
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import redis
 
 from pipeline.config import DestinationConfig
+from pipeline.errors import RetryableError
+
+MAX_SLEEP = 1.0  # wait this long in the worker for a token; a longer wait defers the action
+
+
+class Throttled(RetryableError):  # noqa: N818 - a condition, not a failure
+    """No token for a while (rate limit, or a 429 pause): the action is deferred, not failed."""
+
+    def __init__(self, destination: str, wait: float) -> None:
+        super().__init__(f"{destination} is rate limited for {wait:.1f} s", retry_after=wait,
+                         reason="rate_limited")  # fmt: skip
+
 
 # Returns seconds to wait (0 = a token was taken). KEYS: bucket, pause. ARGV: rate, capacity.
 BUCKET_SCRIPT = """
@@ -65,6 +80,24 @@ def take(client: redis.Redis, destination: DestinationConfig) -> float:
         capacity = float(destination.burst or 1)
     wait = client.eval(BUCKET_SCRIPT, 2, bucket, pause, rate, capacity)
     return float(wait)
+
+
+@dataclass
+class Throttle:
+    """Takes one token per request (what the provider counts), sleeping for short waits."""
+
+    client: redis.Redis
+    destination: DestinationConfig
+    max_sleep: float = MAX_SLEEP
+
+    def __call__(self) -> None:
+        while True:
+            wait = take(self.client, self.destination)
+            if wait <= 0:
+                return
+            if wait > self.max_sleep:
+                raise Throttled(self.destination.name, wait)
+            time.sleep(wait)
 
 
 def pause(client: redis.Redis, destination: str, seconds: float) -> None:

@@ -94,7 +94,7 @@ def wait_until_ready(settings: Settings, *, sandbox: bool = True) -> bool:
         if pending:
             for reply in celery.control.ping(timeout=0.5) or []:
                 for worker in reply:
-                    lane = worker.split("@", 1)[0]
+                    lane = worker.split("@", 1)[0].split("-", 1)[0]
                     if lane in checks:
                         checks[lane] = True
         time.sleep(0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Engine
 
+from pipeline import dispatch
 from pipeline.config import Config
 from pipeline.db import create_db_engine
 from pipeline.ingest import EventWriter
@@ -26,6 +28,14 @@ class ReceiverState:
     clock: Clock = time.time
     _redis: redis.Redis | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+
+    def publish_verify(self, event_id: int, lane: str) -> bool:
+        """After commit: queue verify. No publish retries in the request: the event is durable
+        and the sweeper catches up whatever fails here (the chaos suite makes it fail on purpose)."""
+        skip_rate = self.settings.chaos_publish_failure_rate
+        if skip_rate and random.random() < skip_rate:
+            return False
+        return dispatch.publish(self.celery, dispatch.VERIFY, [event_id], lane, retry=False)
 
     @property
     def redis(self) -> redis.Redis:

@@ -11,7 +11,6 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from pipeline import dispatch
 from pipeline.config import SourceConfig
 from pipeline.ingest import DatabaseUnavailable, IncomingEvent
 from pipeline.providers.base import BadPayload, SourceProvider
@@ -39,7 +38,7 @@ def receive(source_name: str) -> Response:
     try:
         verified = scheme(provider.scheme).verify(source, signed)
         payload = provider.parse(body)
-        identified = provider.identify(payload, body, request.headers)  # type: ignore[arg-type]
+        identified = provider.identify_for(source, payload, body, request.headers)  # type: ignore[arg-type]
     except SignatureError as exc:
         raise ApiError(401, exc.code, exc.message) from None
     except BadPayload as exc:
@@ -65,10 +64,7 @@ def receive(source_name: str) -> Response:
             retry_after=5,
         ) from None  # fmt: skip
     if recorded.outcome == "accepted":
-        # no publish retries in the request: the event is durable and the sweeper catches up
-        dispatch.publish(
-            state.celery, dispatch.VERIFY, [recorded.event_id], recorded.lane, retry=False
-        )
+        state.publish_verify(recorded.event_id, recorded.lane)
     response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
     response.status_code = _STATUS[recorded.outcome]
     return response

@@ -9,6 +9,7 @@ grant access twice.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -52,6 +53,40 @@ def is_canonical_type(name: str) -> bool:
 def lane_of(canonical_type: str) -> str:
     """The queue an event of this type is processed on: money first, then access, then analytics."""
     return _LANE_BY_FAMILY[canonical_type.split(".", 1)[0]]
+
+
+# ISO 4217 minor-unit exponents that are not 2 (iso.org list one, 2024). A purchase `amount` is an
+# integer in minor units of its currency: 2112 USD cents, 1500 JPY yen, 1250 KWD fils (1.250 KWD).
+CURRENCY_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}  # fmt: skip
+_DECIMAL_AMOUNT = re.compile(r"^[0-9]{1,18}(?:\.[0-9]{1,8})?$")
+
+
+def currency_exponent(currency: str) -> int:
+    return CURRENCY_EXPONENTS.get(currency.upper(), 2)
+
+
+def to_minor_units(value: str, currency: str) -> int:
+    """A decimal amount string ("21.12", "1500", "1.250") as integer minor units of `currency`.
+
+    Strict: no sign, no thousands separators, no exponent, and no more precision than the
+    currency has ("21.125" USD and "15.5" JPY raise ValueError; "1500.00" JPY is 1500).
+    """
+    if not isinstance(value, str) or not _DECIMAL_AMOUNT.match(value):
+        raise ValueError(f"{value!r} is not a plain decimal amount")
+    scaled = Decimal(value).scaleb(currency_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value!r} has more decimals than {currency.upper()} allows")
+    return int(scaled)
+
+
+def to_major_units(amount: int, currency: str) -> float:
+    """Minor units back to a decimal number for display (2112 usd -> 21.12, 1500 jpy -> 1500.0)."""
+    return amount / 10 ** currency_exponent(currency)
 
 
 class _Strict(Schema):

@@ -98,6 +98,8 @@ class SourceSchema(Schema):
     on_unknown_fields = fields.Str(load_default=None, validate=validate.OneOf(["warn", "reject"]))
     max_body_bytes = fields.Int(load_default=None, validate=validate.Range(1024, 10_485_760))
     enabled = fields.Bool(load_default=True)
+    # pin the payload contract version; None follows the newest the code knows
+    contract_version = fields.Int(load_default=None, validate=validate.Range(1, 1000))
 
 
 class CircuitSchema(Schema):

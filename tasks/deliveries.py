@@ -17,7 +17,7 @@ from tasks.base import INFRASTRUCTURE_ERRORS, retry_infrastructure, runtime_of
 def deliver(self: Task, delivery_id: int) -> str:
     rt = runtime_of(self.app)
     try:
-        return attempt(rt, int(delivery_id))
+        return attempt(rt, int(delivery_id), claimant=self.request.id)
     except RetryableError as exc:
         return retry_later(rt, int(delivery_id), exc)
     except PermanentError as exc:

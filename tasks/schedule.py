@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SWEEP_SECONDS = 5.0
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 
-def beat_schedule() -> dict[str, dict[str, Any]]:
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    every = settings.sweep_seconds
     return {
         # the transactional outbox: publish what was committed but never (or no longer) queued
         "sweep-outbox": {
             "task": "stackwire.sweep",
-            "schedule": SWEEP_SECONDS,
-            "options": {"queue": "payments", "expires": SWEEP_SECONDS * 2},
+            "schedule": every,
+            "options": {"queue": "payments", "expires": every * 2},
         },
         # probe destinations whose circuit is open, and release held deliveries when they answer
         "probe-circuits": {
             "task": "stackwire.probe_circuits",
-            "schedule": SWEEP_SECONDS,
-            "options": {"queue": "enrollments", "expires": SWEEP_SECONDS * 2},
+            "schedule": every,
+            "options": {"queue": "enrollments", "expires": every * 2},
         },
     }

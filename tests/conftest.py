@@ -85,6 +85,7 @@ def stack(
     try:
         for lane in ("payments", "enrollments", "analytics"):
             running.start_worker(lane)
+        running.start_beat()  # the sweeper and the circuit prober are part of the system
         running.wait_for_workers()
         yield running
     finally:

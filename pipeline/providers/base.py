@@ -170,6 +170,8 @@ class SourceProvider:
     lanes: ClassVar[Mapping[str, str]] = {}
     # provider event type -> contract (marshmallow schema, versioned by name)
     contracts: ClassVar[Mapping[str, type[Schema]]] = {}
+    # provider event type -> {version: contract}, for providers whose contracts changed
+    contract_versions: ClassVar[Mapping[str, Mapping[int, type[Schema]]]] = {}
 
     def parse(self, body: bytes) -> Any:
         return parse_form(body) if self.body_format == "form" else parse_json(body)
@@ -177,8 +179,27 @@ class SourceProvider:
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
         raise NotImplementedError
 
+    def identify_for(
+        self, source: SourceConfig, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> Identified:
+        """What the receiver calls: `identify`, unless the source's options say where the id
+        and type live (the generic HMAC source's `id_field` / `type_field`)."""
+        return self.identify(payload, body, headers)
+
     def lane_for(self, provider_type: str) -> str | None:
         return self.lanes.get(provider_type)
+
+    def versioned_contract(
+        self, provider_type: str, payload: Any, pinned: int | None
+    ) -> type[Schema] | None:
+        """The contract to check against: the newest version, or the newest at or below the
+        source's pinned `contract_version` (a creator bumps it once a provider's change is
+        reviewed, then replays what was quarantined)."""
+        versions = self.contract_versions.get(provider_type)
+        if not versions:
+            return self.contract_for(provider_type, payload)
+        allowed = [v for v in versions if pinned is None or v <= pinned] or [min(versions)]
+        return versions[max(allowed)]
 
     def contract_for(self, provider_type: str, payload: Any) -> type[Schema] | None:
         return self.contracts.get(provider_type)

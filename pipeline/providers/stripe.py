@@ -24,7 +24,7 @@ from pipeline.providers.base import (
     StoredEvent,
     Verdict,
 )
-from schemas.contracts.stripe import CONTRACTS
+from schemas.contracts.stripe import CONTRACTS, VERSIONS
 
 _ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9_]{1,250}$")
 CHECKOUT_TYPES = (
@@ -79,6 +79,7 @@ class StripeSource(SourceProvider):
     options_schema = StripeOptions
     lanes = dict.fromkeys(CONTRACTS, "payments")
     contracts = CONTRACTS
+    contract_versions = VERSIONS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
@@ -90,7 +91,8 @@ class StripeSource(SourceProvider):
     def verify(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Verdict | None:
         if event.provider_type == "checkout.session.completed":
             session = payload["data"]["object"]
-            if session["payment_status"] == "unpaid":
+            # absent under contract v2: the fetched session decides finality then
+            if session.get("payment_status") == "unpaid":
                 # delayed methods (bank debits, 3-D Secure pending) finish with async_payment_*
                 return Verdict("wait", "payment_not_final")
         return None

@@ -62,6 +62,11 @@ def set_effect(kind: str, key: str) -> int:
 
 def instrument(blueprint: Blueprint, provider: str, error: ErrorShape) -> None:
     """Faults before each request of this provider; a record of it after."""
+    if getattr(blueprint, "sandbox_instrumented", False):
+        # the hooks read the state of whichever app serves the request: once serves every app
+        # (Flask refuses new hooks on a blueprint already registered, e.g. by a second app)
+        return
+    blueprint.sandbox_instrumented = True  # type: ignore[attr-defined]
 
     @blueprint.before_request
     def _play_faults() -> Response | None:

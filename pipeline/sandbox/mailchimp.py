@@ -2,19 +2,27 @@
 
 Auth: HTTP Basic with any user name and the API key (`…-us1`). Errors are problem-details JSON
 (`type, title, status, detail, instance`); throttling is a 429 without Retry-After.
+
+Control (`/_sandbox/mailchimp/lists/<list>/webhooks/<type>`): a person subscribes, unsubscribes,
+is cleaned or edits their profile; the member changes and the audience webhook Mailchimp would
+post comes back, form-encoded field for field as the "Sync audience data with webhooks" guide
+shows (`type`, `fired_at` as "YYYY-MM-DD HH:MM:SS" UTC, `data[...]`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 
 from pipeline.sandbox.app import sandbox_state, set_effect
 
 blueprint = Blueprint("sandbox_mailchimp", __name__)
+control = Blueprint("sandbox_mailchimp_control", __name__)
 TITLES = {400: "Invalid Resource", 401: "API Key Invalid", 404: "Resource Not Found",
           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 
@@ -110,3 +118,52 @@ def get_member(list_id: str, subscriber_hash: str) -> Response:
     if member is None:
         return error_response(404, "The requested resource could not be found.")
     return jsonify(member)
+
+
+# -- what a person and Mailchimp would do: the audience webhooks -------------------------------
+
+WEBHOOK_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "cleaned": "cleaned",
+                 "profile": None}  # fmt: skip
+
+
+def audience_webhook(list_id: str, kind: str, spec: dict[str, Any]) -> str:
+    """Changes the member as Mailchimp would and returns the form body it would post."""
+    email = str(spec["email"])
+    member_hash = hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
+    with sandbox_state().lock:
+        members = _members(list_id)
+        member = members.setdefault(member_hash, {
+            "id": member_hash, "email_address": email, "status": "subscribed",
+            "merge_fields": {}, "tags": [], "list_id": list_id,
+        })  # fmt: skip
+        merges = {"FNAME": spec.get("first_name", ""), "LNAME": spec.get("last_name", "")}
+        member["merge_fields"].update({k: v for k, v in merges.items() if v})
+        if WEBHOOK_TYPES[kind]:
+            member["status"] = WEBHOOK_TYPES[kind]
+    fired_at = spec.get("fired_at") or time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    fields: list[tuple[str, str]] = [("type", kind), ("fired_at", fired_at)]
+    if kind == "cleaned":
+        fields += [("data[list_id]", list_id), ("data[campaign_id]", spec.get("campaign_id", "")),
+                   ("data[reason]", spec.get("reason", "hard")), ("data[email]", email)]  # fmt: skip
+        return urlencode(fields)
+    fields += [("data[id]", member_hash), ("data[email]", email), ("data[email_type]", "html")]
+    if kind == "unsubscribe":
+        fields += [("data[action]", spec.get("action", "unsub")),
+                   ("data[reason]", spec.get("reason", "manual")),
+                   ("data[campaign_id]", spec.get("campaign_id", ""))]  # fmt: skip
+    fields += [("data[ip_opt]", "10.20.10.30")]
+    if kind != "unsubscribe":
+        fields += [("data[ip_signup]", "10.20.10.30")]
+    fields += [("data[web_id]", str(int(member_hash[:7], 16))), ("data[list_id]", list_id),
+               ("data[merges][EMAIL]", email), ("data[merges][FNAME]", merges["FNAME"]),
+               ("data[merges][LNAME]", merges["LNAME"]), ("data[merges][INTERESTS]", "")]  # fmt: skip
+    return urlencode(fields)
+
+
+@control.post("/lists/<list_id>/webhooks/<kind>")
+def control_webhook(list_id: str, kind: str) -> Response:
+    spec = request.get_json(force=True) or {}
+    if kind not in WEBHOOK_TYPES or not isinstance(spec.get("email"), str):
+        return error_response(400, "Give a known webhook type and an 'email'.")
+    body = audience_webhook(list_id, kind, spec)
+    return jsonify(body=body, content_type="application/x-www-form-urlencoded")

@@ -155,10 +155,31 @@ def _event(name: str, object_schema: type[Schema]) -> type[Schema]:
 
 
 CheckoutEventV1 = _event("CheckoutEventV1", CheckoutSessionV1)
+# Version 2: the webhook need not carry `payment_status`; finality is read from the session we
+# fetch anyway (seen when Stripe thinned "snapshot" payloads; the fetch is the source of truth).
+CheckoutSessionV2 = contract(
+    "CheckoutSessionV2",
+    required={
+        "id": _object_id("cs"),
+        "object": _object("checkout.session"),
+        "status": fields.Str(required=True, allow_none=True),
+        "amount_total": fields.Int(required=True, allow_none=True),
+        "currency": fields.Str(required=True, allow_none=True),
+    },
+    optional=(*CHECKOUT_SESSION_FIELDS, "payment_status"),
+)
+CheckoutEventV2 = _event("CheckoutEventV2", CheckoutSessionV2)
 ChargeEventV1 = _event("ChargeEventV1", ChargeV1)
 DisputeEventV1 = _event("DisputeEventV1", DisputeV1)
 SubscriptionEventV1 = _event("SubscriptionEventV1", SubscriptionV1)
 InvoiceEventV1 = _event("InvoiceEventV1", InvoiceV1)
+
+CHECKOUT_VERSIONS = {1: CheckoutEventV1, 2: CheckoutEventV2}
+VERSIONS: dict[str, dict[int, type[Schema]]] = {
+    "checkout.session.completed": CHECKOUT_VERSIONS,
+    "checkout.session.async_payment_succeeded": CHECKOUT_VERSIONS,
+    "checkout.session.async_payment_failed": CHECKOUT_VERSIONS,
+}
 
 CONTRACTS: dict[str, type[Schema]] = {
     "checkout.session.completed": CheckoutEventV1,

@@ -69,7 +69,7 @@ class Stack:
         log = (self.log_dir / f"worker-{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "worker", "--lane", lane,
-             "--concurrency", str(concurrency)],
+             "--concurrency", str(concurrency), "--name", name],
             env={**os.environ, **self.env}, stdout=log, stderr=log,
         )  # fmt: skip
         self.workers[name] = process
@@ -88,7 +88,7 @@ class Stack:
         seen: set[str] = set()
         while time.monotonic() < deadline and not set(lanes) <= seen:
             for reply in self.runtime.celery.control.ping(timeout=0.5) or []:
-                seen.update(name.split("@", 1)[0] for name in reply)
+                seen.update(name.split("@", 1)[0].split("-", 1)[0] for name in reply)
         missing = set(lanes) - seen
         if missing:
             raise RuntimeError(
@@ -124,7 +124,7 @@ def build_stack(database_url: str, redis_url: str, log_dir: Path) -> Stack:
         "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STACKWIRE_CONFIG": str(CONFIG),
         "SANDBOX_PORT": str(sandbox.port), "STACKWIRE_PORT": str(receiver_port),
         "STACKWIRE_DATA_DIR": str(log_dir), "STACKWIRE_LOG_FORMAT": "text", "LOG_LEVEL": "INFO",
-        "STACKWIRE_TASK_EVENTS": "0",
+        "STACKWIRE_TASK_EVENTS": "0", "STACKWIRE_SWEEP_SECONDS": "1",
     }  # fmt: skip
     settings = Settings.from_env(env)
     config = load_config(settings.config_path, settings.env)

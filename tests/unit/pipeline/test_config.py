@@ -100,7 +100,9 @@ def test_a_directory_is_merged_in_name_order(tmp_path: Path) -> None:
 def test_a_key_set_in_two_files_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, BASE, "00-base.toml")
     write(tmp_path, '[sources.stripe]\nprovider = "stripe"\n', "10-again.toml")
-    with pytest.raises(ConfigError, match=r"sources\.stripe\.provider: set again in 10-again\.toml"):
+    with pytest.raises(
+        ConfigError, match=r"sources\.stripe\.provider: set again in 10-again\.toml"
+    ):
         load_config(tmp_path, {"SECRET": "s"})
 
 

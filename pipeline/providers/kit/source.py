@@ -1,0 +1,186 @@
+"""Kit webhooks in: the signed webhook endpoints (`kit`) and the legacy webhooks (`kit_legacy`).
+
+Webhook endpoints (developers.kit.com/webhooks/overview, /delivery-format, /event-types,
+/verifying-signatures, /retries): a delivery is `{"delivery_id", "events": [...]}` with 1 to 100
+events of one type, each with a UUID `id`; signed `X-Kit-Signature: t=…,v1=…`; retried for ~41 h
+under the same `delivery_id`, re-signed each time; an upstream re-emit may carry an event again
+under a new delivery. The stored id is `<delivery_id>:<digest of the body>`, so a retry is a
+duplicate, and the canonical key is the event's UUID, so a re-emit performs nothing twice.
+
+One delivery is stored as one event. A delivery with more than one event (Kit batches bulk
+actions in the app) is dead-lettered whole with reason `batched_delivery`, raw body kept, never
+silently half-processed: one stored event yields one canonical event, and splitting a delivery
+into one stored event per Kit event needs a receiver hook (reported as a needed core change).
+
+Mapping: subscriber.activated -> subscriber.added (subscriber.created too, only when the source
+sets `added_on_created = true` and the subscriber is active: a created subscriber may still be
+unconfirmed, and activation follows); subscriber.unsubscribed/bounced/complained ->
+subscriber.unsubscribed (status = Kit's state); subscriber.tag_added -> subscriber.tagged.
+
+Legacy webhooks (ConvertKit/developers-documentation `_webhooks.md`): `{"subscriber": {...}}`,
+no event name, no id, no time, no signature: one URL per event, so the source names its `event`
+(and `tag` for tag_add, whose payload does not say which tag). The id is a digest of the body;
+the time is when we received it. A re-activation whose body is byte-identical to an earlier one
+is indistinguishable from a re-post and counts as a duplicate: prefer webhook endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from pipeline import canonical
+from pipeline.errors import ContractError
+from pipeline.providers.base import (
+    BadPayload,
+    Fetched,
+    Identified,
+    SourceContext,
+    SourceProvider,
+    StoredEvent,
+    Verdict,
+)
+from pipeline.providers.common import body_id, wall_clock
+from schemas.contracts.kit import CONTRACTS, LegacySubscriberV1
+
+# Kit's type -> the canonical type; the subscription-state ones share one ordering key
+STATE_EVENTS = {
+    "subscriber.created": "subscriber.added",
+    "subscriber.activated": "subscriber.added",
+    "subscriber.unsubscribed": "subscriber.unsubscribed",
+    "subscriber.bounced": "subscriber.unsubscribed",
+    "subscriber.complained": "subscriber.unsubscribed",
+}
+LEGACY_EVENTS = {
+    "subscriber_activate": "subscriber.added",
+    "subscriber_unsubscribe": "subscriber.unsubscribed",
+    "subscriber_bounce": "subscriber.unsubscribed",
+    "subscriber_complain": "subscriber.unsubscribed",
+    "tag_add": "subscriber.tagged",
+}
+LEGACY_TYPE = "subscriber"
+
+
+def subscriber_event(
+    canonical_type: str, key: str, event: StoredEvent, when: Any, sub: Mapping[str, Any], *,
+    tags: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    return canonical.event(
+        canonical_type, key=key, source=event.source, provider=event.provider, occurred_at=when,
+        contact=canonical.contact(
+            sub["email_address"], first_name=sub.get("first_name") or None,
+            external_ids={"kit_subscriber": str(sub["id"])},
+        ),
+        subscriber={"id": str(sub["id"]), "status": sub["state"], "tags": tags},
+    )  # fmt: skip
+
+
+class KitSourceOptions(Schema):
+    class Meta:
+        unknown = RAISE
+
+    added_on_created = fields.Bool(load_default=False)
+
+
+class KitSource(SourceProvider):
+    name = "kit"
+    scheme = "kit"
+    stored_headers = ("X-Kit-Signature", "Content-Type", "User-Agent")
+    default_on_unknown_fields = "warn"  # Kit adds event types and fields as it rolls them out
+    options_schema = KitSourceOptions
+    lanes = dict.fromkeys(CONTRACTS, "enrollments")
+    contracts = CONTRACTS
+
+    def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
+        delivery = payload.get("delivery_id") if isinstance(payload, dict) else None
+        if not isinstance(delivery, int) or isinstance(delivery, bool):
+            raise BadPayload(
+                "missing_delivery_id", "A Kit delivery needs an integer 'delivery_id'."
+            )
+        events = payload.get("events")
+        if not isinstance(events, list) or not events or not isinstance(events[0], dict):
+            raise BadPayload("missing_events", "A Kit delivery needs a non-empty 'events' array.")
+        kind = events[0].get("type")
+        if not isinstance(kind, str) or not kind:
+            raise BadPayload("missing_event_type", "Each Kit event needs a string 'type'.")
+        return Identified(external_id=body_id(f"{delivery}:", body), provider_type=kind)
+
+    def verify(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Verdict | None:
+        count = len(payload["events"])
+        if count > 1:
+            raise ContractError(
+                f"this Kit delivery batches {count} events; one stored event maps to one "
+                "canonical event, so it is kept here whole for an operator", reason="batched_delivery",
+            )  # fmt: skip
+        return None
+
+    def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
+        """No API call (the event carries the subscriber); subscription changes are versioned by
+        the event's time, so a late retry never overrides a newer state. Tags are not states."""
+        if event.provider_type not in STATE_EVENTS:
+            return None
+        kit_event = payload["events"][0]
+        sub_id = kit_event["data"]["subscriber"]["id"]
+        when = wall_clock(kit_event.get("created"), "UTC", "created")
+        return Fetched(kit_event, f"kit:subscriber:{sub_id}", int(when.timestamp() * 1000))
+
+    def canonicalize(
+        self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
+    ) -> dict[str, Any] | Verdict:
+        kit_event = payload["events"][0]
+        data, kind = kit_event["data"], event.provider_type
+        sub = data["subscriber"]
+        when = wall_clock(kit_event.get("created"), "UTC", "created")
+        if kind == "subscriber.created" and not ctx.source.options["added_on_created"]:
+            return Verdict("ignore", "activation_follows_creation")
+        if kind in ("subscriber.created", "subscriber.activated") and sub["state"] != "active":
+            return Verdict("ignore", "subscriber_not_active")
+        key = f"kit:{kit_event['id']}"
+        if kind == "subscriber.tag_added":
+            tags = [data["tag"]["name"]]
+            return subscriber_event("subscriber.tagged", key, event, when, sub, tags=tags)
+        return subscriber_event(STATE_EVENTS[kind], key, event, when, sub, tags=[])
+
+
+class KitLegacyOptions(Schema):
+    class Meta:
+        unknown = RAISE
+
+    event = fields.Str(required=True, validate=validate.OneOf(sorted(LEGACY_EVENTS)))
+    tag = fields.Str(load_default=None, validate=validate.Length(min=1, max=255))
+
+    @validates_schema
+    def _tag_for_tag_add(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (data["event"] == "tag_add") != bool(data.get("tag")):
+            raise ValidationError("Name the tag (and only) for event = 'tag_add'.", "tag")
+
+
+class KitLegacySource(SourceProvider):
+    name = "kit_legacy"
+    scheme = "url_secret"
+    stored_headers = ("Content-Type", "User-Agent")
+    default_on_unknown_fields = "warn"
+    options_schema = KitLegacyOptions
+    lanes = {LEGACY_TYPE: "enrollments"}
+    contracts = {LEGACY_TYPE: LegacySubscriberV1}
+
+    def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
+        if not isinstance(payload, dict) or not isinstance(payload.get("subscriber"), dict):
+            raise BadPayload("missing_subscriber", "A Kit webhook needs a 'subscriber' object.")
+        return Identified(external_id=body_id("kitl_", body), provider_type=LEGACY_TYPE)
+
+    def canonicalize(
+        self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
+    ) -> dict[str, Any] | Verdict:
+        kind, sub = ctx.source.options["event"], payload["subscriber"]
+        canonical_type = LEGACY_EVENTS[kind]
+        if canonical_type == "subscriber.added" and sub["state"] != "active":
+            return Verdict("ignore", "subscriber_not_active")
+        tags = [ctx.source.options["tag"]] if kind == "tag_add" else []
+        key = f"kit:legacy:{sub['id']}:{kind}:{event.external_id}"
+        return subscriber_event(canonical_type, key, event, event.received_at, sub, tags=tags)
+
+
+SOURCE = (KitSource(), KitLegacySource())

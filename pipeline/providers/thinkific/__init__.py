@@ -1,0 +1,10 @@
+"""Thinkific: a webhook source (enrollments, orders) and a destination (enroll, unenroll).
+
+One provider, two directions, sharing one API client (`api.py`); the registry reads `SOURCE` and
+`DESTINATION` from here.
+"""
+
+from pipeline.providers.thinkific.destination import DESTINATION
+from pipeline.providers.thinkific.source import SOURCE
+
+__all__ = ["DESTINATION", "SOURCE"]

@@ -1,0 +1,144 @@
+"""A purchase's whole life through real workers: async payment, refund, dispute, out-of-order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from pipeline import simulate
+from tests.support.db import counts, rows
+from tests.support.stack import Stack
+from tests.support.stripe_events import SECRET
+from tests.support.waiting import wait_until
+
+PRICE = "price_1PgafmB7WZ01zgkW6dKueIc5"
+
+
+def control(stack: Stack, path: str, body: Any = None) -> dict[str, Any]:
+    answer = requests.post(f"{stack.sandbox.url}/_sandbox/stripe/{path}", json=body, timeout=10)
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def send(stack: Stack, event: dict[str, Any]) -> int:
+    body = json.dumps(event).encode()
+    return stack.post_webhook("stripe", body, simulate.stripe_signer(SECRET)(body)).status_code
+
+
+def statuses(stack: Stack) -> dict[str, str]:
+    found = rows(
+        stack.runtime.engine, "SELECT provider_type, status, reason FROM events ORDER BY id"
+    )
+    return {
+        r["provider_type"]: f"{r['status']}{':' + r['reason'] if r['reason'] else ''}"
+        for r in found
+    }
+
+
+def settled(stack: Stack, expected_events: int) -> dict[str, int]:
+    def probe() -> dict[str, int]:
+        open_events = counts(stack.runtime.engine,
+                             "SELECT status, count(*) FROM events WHERE status IN ('received', 'verified') "
+                             "GROUP BY status")  # fmt: skip
+        total = counts(stack.runtime.engine, "SELECT 'all', count(*) FROM events").get("all", 0)
+        unfinished = (
+            "SELECT 'open', count(*) FROM deliveries WHERE status NOT IN ('delivered', 'dead')"
+        )
+        pending = counts(stack.runtime.engine, unfinished)
+        return {"open_events": sum(open_events.values()), "events": total, **pending}
+
+    return wait_until(probe, lambda s: s["events"] == expected_events and s["open_events"] == 0
+                      and not s.get("open"), timeout=60)  # fmt: skip
+
+
+def effects(stack: Stack, provider: str) -> dict[str, Any]:
+    found: dict[str, Any] = stack.sandbox_state.summary()["providers"].get(provider, {})
+    return found
+
+
+def test_a_delayed_payment_waits_then_enrolls_once_when_it_succeeds(live: Stack) -> None:
+    # Given a checkout paid by bank debit: completed, but unpaid
+    purchase = control(
+        live, "purchases", {"email": "dora@example.com", "price": PRICE, "payment_status": "unpaid"}
+    )
+    assert send(live, purchase["event"]) == 202
+    settled(live, 1)
+    assert statuses(live) == {"checkout.session.completed": "waiting:payment_not_final"}
+    assert not effects(live, "thinkific")
+    # When the payment succeeds later
+    succeeded = control(live, f"sessions/{purchase['session']}/succeed")["event"]
+    assert send(live, succeeded) == 202
+    settled(live, 2)
+    # Then access is granted exactly once
+    assert statuses(live)["checkout.session.async_payment_succeeded"] == "processed"
+    assert effects(live, "thinkific")["effects"] == {"user.created": 1, "enrollment.created": 1}
+
+
+def test_a_failed_delayed_payment_grants_nothing(live: Stack) -> None:
+    purchase = control(
+        live, "purchases", {"email": "eve@example.com", "price": PRICE, "payment_status": "unpaid"}
+    )
+    send(live, purchase["event"])
+    send(live, control(live, f"sessions/{purchase['session']}/fail")["event"])
+    settled(live, 2)
+    assert statuses(live)["checkout.session.async_payment_failed"] == "processed"
+    assert not effects(live, "thinkific")  # purchase.failed has no flow that grants anything
+
+
+def test_a_refund_revokes_the_access_the_purchase_granted(live: Stack) -> None:
+    purchase = control(live, "purchases", {"email": "fay@example.com", "price": PRICE})
+    send(live, purchase["event"])
+    settled(live, 1)
+    send(live, control(live, f"charges/{purchase['charge']}/refund")["event"])
+    settled(live, 2)
+    assert statuses(live)["charge.refunded"] == "processed"
+    thinkific = effects(live, "thinkific")["effects"]
+    assert thinkific["enrollment.created"] == 1 and thinkific["enrollment.expired"] == 1
+    enrollments = live.sandbox_state.store("thinkific", "enrollments")
+    assert [e["expiry_date"] is not None for e in enrollments.values()] == [True]
+
+
+def test_a_refund_that_arrives_before_the_purchase_means_nothing_is_granted(live: Stack) -> None:
+    # Given a purchase already refunded at Stripe, whose webhooks arrive refund first
+    purchase = control(live, "purchases", {"email": "gus@example.com", "price": PRICE})
+    refund = control(live, f"charges/{purchase['charge']}/refund")["event"]
+    send(live, refund)
+    settled(live, 1)
+    send(live, purchase["event"])
+    settled(live, 2)
+    # Then the completion, fetched fresh, shows the refund: no access is granted
+    assert statuses(live)["checkout.session.completed"] == "ignored:refunded_before_processing"
+    assert "enrollment.created" not in effects(live, "thinkific").get("effects", {})
+
+
+def test_a_dispute_revokes_access(live: Stack) -> None:
+    purchase = control(live, "purchases", {"email": "hal@example.com", "price": PRICE})
+    send(live, purchase["event"])
+    settled(live, 1)
+    send(live, control(live, f"charges/{purchase['charge']}/dispute")["event"])
+    settled(live, 2)
+    assert statuses(live)["charge.dispute.created"] == "processed"
+    assert effects(live, "thinkific")["effects"]["enrollment.expired"] == 1
+
+
+def test_a_product_missing_from_the_config_is_a_configuration_dead_letter(live: Stack) -> None:
+    purchase = control(live, "purchases", {"email": "ian@example.com", "price": "price_unmapped"})
+    send(live, purchase["event"])
+    settled(live, 1)
+    dead = rows(live.runtime.engine, "SELECT step, failure_class, reason FROM dead_letters")
+    assert dead == [
+        {
+            "step": "deliver:courses.enroll",
+            "failure_class": "configuration",
+            "reason": "unmapped_product",
+        }
+    ]
+    # the other actions of the same event were not blocked by it
+    delivered = counts(
+        live.runtime.engine,
+        "SELECT action, count(*) FROM deliveries WHERE status = 'delivered' GROUP BY 1",
+    )
+    assert delivered == {"email.subscribe": 1, "analytics.track": 1}

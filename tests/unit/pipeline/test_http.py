@@ -1,0 +1,85 @@
+"""The one helper that decides what is retried, and the redaction every log and attempt row uses."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+import requests
+
+from pipeline.errors import ConfigurationError, PermanentError, RetryableError
+from pipeline.http import classify, parse_retry_after, redact, same_origin
+
+
+def response(status: int, **headers: str) -> requests.Response:
+    made = requests.Response()
+    made.status_code = status
+    made.headers.update(headers)
+    made._content = b"{}"
+    return made
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_2xx_is_success(status: int) -> None:
+    classify(response(status), provider="x")
+
+
+@pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 502, 503, 504])
+def test_throttling_timeouts_and_server_errors_are_retried(status: int) -> None:
+    with pytest.raises(RetryableError):
+        classify(response(status), provider="x")
+
+
+@pytest.mark.parametrize("status", [301, 302, 400, 404, 410, 422])
+def test_redirects_and_client_errors_are_never_retried(status: int) -> None:
+    with pytest.raises(PermanentError) as raised:
+        classify(response(status), provider="x")
+    assert not isinstance(raised.value, RetryableError)
+    assert raised.value.http_status == status
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_a_configuration_problem(status: int) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        classify(response(status), provider="x")
+    assert raised.value.failure_class == "configuration"
+
+
+def test_stripe_should_retry_overrides_the_status() -> None:
+    with pytest.raises(RetryableError):
+        classify(response(400, **{"Stripe-Should-Retry": "true"}), provider="stripe")
+    with pytest.raises(PermanentError) as raised:
+        classify(response(503, **{"Stripe-Should-Retry": "false"}), provider="stripe")
+    assert not isinstance(raised.value, RetryableError)
+
+
+def test_retry_after_is_carried_on_the_error() -> None:
+    with pytest.raises(RetryableError) as raised:
+        classify(response(429, **{"Retry-After": "7"}), provider="x")
+    assert raised.value.retry_after == 7.0
+
+
+def test_retry_after_may_be_an_http_date() -> None:
+    now = 1_800_000_000.0
+    header = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after(header, now=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_redact_masks_addresses_and_keys() -> None:
+    text = "ada.lovelace+vip@example.com used sk_live_abcdefghijkl and whsec_1234567890"
+    assert redact(text) == "[email] used [secret] and [secret]"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.calendly.com/scheduled_events/X", True),
+        ("http://api.calendly.com/scheduled_events/X", False),
+        ("https://api.calendly.com.evil.test/x", False),
+        ("https://evil.test/?https://api.calendly.com", False),
+    ],
+)
+def test_a_payload_url_is_followed_only_to_the_configured_origin(url: str, expected: bool) -> None:
+    assert same_origin(url, "https://api.calendly.com") is expected

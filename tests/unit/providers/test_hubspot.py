@@ -1,0 +1,217 @@
+"""HubSpot contacts: one input per person, per-delivery results, partial failures and rate limits,
+against HubSpot's own answers (tests/fixtures/hubspot)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from marshmallow import ValidationError
+from requests.adapters import BaseAdapter
+
+from pipeline import canonical
+from pipeline.config import DestinationConfig
+from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
+from pipeline.providers.base import DeliveryRef, DestinationContext
+from pipeline.providers.hubspot import DESTINATION, HubSpotOptions, until_reset
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hubspot"
+NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
+Answer = tuple[int, Any, dict[str, str]]
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+class Canned(BaseAdapter):
+    """Answers each request with the next queued (status, body, headers); keeps what was sent."""
+
+    def __init__(self, *answers: Answer) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.sent.append(request)
+        status, body, headers = self.answers.pop(0)
+        response = requests.Response()
+        response.status_code = status
+        response._content = b"" if body is None else json.dumps(body).encode()
+        response.headers.update(headers)
+        response.url, response.request = request.url or "", request
+        return response
+
+    def close(self) -> None:
+        pass
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r.body or b"{}") for r in self.sent]
+
+
+def send(
+    items: list[tuple[DeliveryRef, dict[str, Any]]], *answers: Answer, **options: Any
+) -> tuple[dict[int, Any], Canned]:
+    loaded = HubSpotOptions().load({
+        "access_token": "pat-na1-11111111-2222-3333-4444-555555555555",
+        "properties": {"purchase.completed": {"lifecyclestage": "customer"}}, **options,
+    })  # fmt: skip
+    destination = DestinationConfig(
+        name="crm", provider="hubspot", api_base="https://api.hubapi.com", rate_limit=None,
+        burst=None, lane=None, timeout_seconds=2.0, circuit_threshold=5, circuit_cooldown=30.0,
+        options=loaded,
+    )  # fmt: skip
+    wire, session = Canned(*answers), requests.Session()
+    session.mount("https://", wire)
+    ctx = DestinationContext(destination=destination, config=None, http=session,  # type: ignore[arg-type]
+                             redis=None, now=NOW)  # type: ignore[arg-type]  # fmt: skip
+    return DESTINATION.perform_batch(ctx, items), wire
+
+
+def item(number: int, email: str | None, *, kind: str = "purchase.completed", at: int = 0,
+         first: str | None = None) -> tuple[DeliveryRef, dict[str, Any]]:  # fmt: skip
+    part = ({"purchase": {"id": f"cs_{number}", "amount": 4900, "currency": "usd", "items": []}}
+            if kind.startswith("purchase") else
+            {"subscription": {"id": f"sub_{number}", "status": "active", "items": []}})  # fmt: skip
+    event = canonical.event(
+        kind, key=f"stripe:cs_{number}", source="stripe_crm", provider="stripe",
+        occurred_at=NOW - 3600 + at, contact=canonical.contact(email, first_name=first,
+                                                              last_name="Lovelace"), **part,
+    )  # fmt: skip
+    ref = DeliveryRef(id=number, action="crm.upsert", verb="upsert",
+                      idempotency_key=f"sw_{number:040d}", attempt=1)  # fmt: skip
+    return ref, event
+
+
+OK = (200, fixture("batch_upsert_200.json"), {})
+
+
+def test_deliveries_for_one_person_become_one_input_and_each_gets_the_contact() -> None:
+    # Given three deliveries, two of them about Ada (her address typed two ways), later one last
+    items = [
+        item(1, "grace@example.org", first="Grace", at=30),
+        item(2, "Ada@Example.com", first="Adeline", kind="subscription.started", at=60),
+        item(3, "ada@example.com", first="Ada", at=0),
+    ]
+
+    results, wire = send(items, OK)
+
+    # Then one request names each person once, the later event's values winning
+    (body,) = wire.bodies()
+    assert [i["id"] for i in body["inputs"]] == ["ada@example.com", "grace@example.org"]
+    ada = body["inputs"][0]
+    assert ada["idProperty"] == "email"
+    assert ada["properties"] == {"email": "ada@example.com", "firstname": "Adeline",
+                                 "lastname": "Lovelace", "lifecyclestage": "customer"}  # fmt: skip
+    assert len({i["objectWriteTraceId"] for i in body["inputs"]}) == 2
+    assert wire.sent[0].headers["Authorization"].startswith("Bearer pat-na1-")
+    assert wire.sent[0].url == "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
+    # and every delivery has the contact's result (matched by e-mail: no trace ids came back)
+    assert results[2] == results[3] == {"contact_id": "51", "new": True, "deliveries_collapsed": 2}
+    assert results[1] == {"contact_id": "52", "new": False, "deliveries_collapsed": 1}
+
+
+def test_a_partial_failure_fails_only_the_inputs_hubspot_names() -> None:
+    items = [item(1, "ada@example.com", first="Ada"), item(2, "not-an-address@@example.com", at=5)]
+
+    results, _ = send(items, (207, fixture("batch_upsert_207.json"), {}))
+
+    assert results[1] == {"contact_id": "61", "new": True, "deliveries_collapsed": 1}
+    failed = results[2]
+    assert isinstance(failed, PermanentError) and not isinstance(failed, RetryableError)
+    assert failed.reason == "contact_rejected"
+    assert (
+        failed.message == "HubSpot rejected the contact (VALIDATION_ERROR): INVALID_EMAIL on email"
+    )
+    assert "not-an-address" not in failed.message
+
+
+def test_a_refused_request_fails_its_contacts_without_naming_anyone() -> None:
+    results, _ = send([item(1, "ada@example.com")], (400, fixture("duplicate_ids_400.json"), {}))
+
+    assert isinstance(results[1], PermanentError)
+    assert results[1].http_status == 400
+    assert "ada@example.com" not in results[1].message and "[email]" in results[1].message
+
+
+def test_a_delivery_without_an_email_fails_alone() -> None:
+    results, wire = send([item(1, None), item(3, "ada@example.com")], OK)
+
+    assert isinstance(results[1], ContractError)
+    assert results[3]["contact_id"] == "51"
+    assert [i["id"] for i in wire.bodies()[0]["inputs"]] == ["ada@example.com"]
+
+
+def test_a_daily_limit_waits_until_midnight_in_the_account_time_zone() -> None:
+    daily = (429, fixture("rate_limit_daily_429.json"), {})
+
+    with pytest.raises(RetryableError) as raised:
+        send([item(1, "ada@example.com")], daily, account_timezone="America/New_York")
+
+    # 09:00 UTC is 05:00 in New York: the quota resets in 19 hours, and we come back just after
+    assert raised.value.http_status == 429
+    assert raised.value.reason == "rate_limited_daily"
+    assert raised.value.retry_after == pytest.approx(19 * 3600 + 60)
+
+
+def test_midnight_is_the_account_s_own_across_a_daylight_saving_change() -> None:
+    # 2026-11-01 is 25 hours long in New York: from 00:30 local, the next midnight is 24.5 h away
+    start = datetime(2026, 11, 1, 0, 30, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    assert until_reset(start, "America/New_York") == pytest.approx(24.5 * 3600 + 60)
+
+
+def test_a_rolling_limit_waits_its_interval_and_retry_after_wins_when_sent() -> None:
+    body = fixture("rate_limit_secondly_429.json")
+    headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+
+    with pytest.raises(RetryableError) as rolling:
+        send([item(1, "ada@example.com")], (429, body, headers))
+    with pytest.raises(RetryableError) as told:
+        send([item(1, "ada@example.com")], (429, body, {**headers, "Retry-After": "3"}))
+
+    assert (rolling.value.retry_after, rolling.value.reason) == (10.0, "rate_limited")
+    assert told.value.retry_after == 3.0
+
+
+def test_a_success_that_uses_up_the_quota_defers_the_rest_of_the_batch() -> None:
+    spent = {
+        "X-HubSpot-RateLimit-Remaining": "0",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
+    items = [item(1, "ada@example.com"), item(2, "grace@example.org", at=5)]
+
+    results, wire = send(
+        items, (200, fixture("batch_upsert_200.json"), spent), inputs_per_request=1
+    )
+
+    assert len(wire.sent) == 1
+    assert results[1]["contact_id"] == "51"
+    assert isinstance(results[2], RetryableError) and results[2].retry_after == 10.0
+
+
+def test_refused_credentials_fail_the_whole_batch_as_a_configuration_error() -> None:
+    unauthorized = (401, fixture("unauthorized_401.json"), {})
+    items = [item(1, "ada@example.com"), item(2, "grace@example.org", at=5)]
+
+    with pytest.raises(ConfigurationError):
+        send(items, unauthorized, inputs_per_request=1)
+
+
+def test_a_dated_api_version_uses_its_path() -> None:
+    _, wire = send([item(1, "ada@example.com")], OK, api_version="2026-03")
+    assert wire.sent[0].url == "https://api.hubapi.com/crm/objects/2026-03/contacts/batch/upsert"
+
+
+@pytest.mark.parametrize("options", [
+    {"inputs_per_request": 101}, {"properties": {"purchase.shipped": {"a": "b"}}},
+    {"properties": {"purchase.*": {"a": ["list"]}}}, {"account_timezone": "Mars/Olympus"},
+    {"api_version": "v4"},
+])  # fmt: skip
+def test_options_outside_what_hubspot_takes_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        HubSpotOptions().load({"access_token": "pat-na1-x", **options})

@@ -1,0 +1,49 @@
+"""Teachable signs nothing documented: a `?key=` secret by default, an HMAC header when configured."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import Headers
+
+from pipeline.config import SourceConfig
+from pipeline.signing import body_hmac
+from receivers.schemes import scheme
+from receivers.schemes.base import SignatureError, SignedRequest, Verified
+
+BODY = b'[{"type":"Enrollment.completed","id":1,"hook_event_id":2}]'
+
+
+def source(**options: str) -> SourceConfig:
+    return SourceConfig(
+        name="teachable", provider="teachable", signing_secrets=("s3cret-new", "s3cret-old"),
+        api_base=None, tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000,
+        enabled=True, options={"signature_header": None, "signature_encoding": "hex", **options},
+    )  # fmt: skip
+
+
+def check(src: SourceConfig, headers: dict[str, str], query: dict[str, str]) -> Verified:
+    return scheme("teachable").verify(src, SignedRequest(BODY, Headers(headers), query, 0.0))
+
+
+def test_by_default_the_url_secret_is_what_authenticates() -> None:
+    assert check(source(), {}, {"key": "s3cret-old"}) == Verified(secret_index=1)
+    with pytest.raises(SignatureError) as refused:
+        check(source(), {}, {"key": "guess"})
+    assert refused.value.code == "bad_signature"
+    with pytest.raises(SignatureError) as missing:
+        check(source(), {"Teachable-Signature": body_hmac("s3cret-new", BODY)}, {})
+    assert missing.value.code == "missing_signature"
+
+
+def test_a_configured_header_switches_to_an_hmac_of_the_body() -> None:
+    hmac_source = source(signature_header="Teachable-Signature")
+    signed = {"Teachable-Signature": body_hmac("s3cret-new", BODY)}
+    assert check(hmac_source, signed, {}) == Verified(secret_index=0)
+    with pytest.raises(SignatureError):
+        check(hmac_source, {}, {"key": "s3cret-new"})  # the URL secret no longer suffices
+
+
+def test_the_hmac_encoding_is_configurable_too() -> None:
+    hmac_source = source(signature_header="X-Signature", signature_encoding="base64")
+    signed = {"X-Signature": body_hmac("s3cret-old", BODY, encoding="base64")}
+    assert check(hmac_source, signed, {}) == Verified(secret_index=1)

@@ -1,0 +1,127 @@
+"""The ActiveCampaign emulator answers as API v3 does and sends the webhooks it would send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from pipeline.providers.activecampaign.source import SOURCE
+from pipeline.sandbox.app import create_sandbox_app
+from pipeline.sandbox.state import Fault, SandboxState
+from schemas.contracts.base import check
+
+AUTH = {"Api-Token": "ac_test_api_token"}
+API = "/activecampaign/api/3"
+
+
+@pytest.fixture
+def state() -> SandboxState:
+    return SandboxState(seed=4)
+
+
+@pytest.fixture
+def client(state: SandboxState) -> FlaskClient:
+    return create_sandbox_app(state).test_client()
+
+
+def sync(client: FlaskClient, email: str = "jane@example.com") -> Any:
+    return client.post(f"{API}/contact/sync", json={"contact": {"email": email, "firstName": "Jane"}},
+                       headers=AUTH)  # fmt: skip
+
+
+def test_a_missing_token_is_a_403_message_and_a_storm_a_429(
+    client: FlaskClient, state: SandboxState
+) -> None:
+    refused = client.get(f"{API}/contacts")
+    assert refused.status_code == 403 and set(refused.json) == {"message"}
+    state.faults["activecampaign"] = Fault(status=429, retry_after=1)
+    throttled = client.get(f"{API}/contacts", headers=AUTH)
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
+
+
+def test_sync_creates_then_updates_and_validation_errors_are_an_errors_array(
+    client: FlaskClient, state: SandboxState
+) -> None:
+    created = sync(client)
+    assert created.status_code == 201 and created.json["contact"]["firstName"] == "Jane"
+    updated = sync(client, "JANE@example.com")
+    assert (
+        updated.status_code == 200
+        and updated.json["contact"]["id"] == created.json["contact"]["id"]
+    )
+    invalid = sync(client, "nope")
+    assert invalid.status_code == 422
+    assert invalid.json["errors"][0]["title"] == "Contact Email Address is not valid."
+    found = client.get(f"{API}/contacts?email=jane@example.com", headers=AUTH).json
+    assert [c["id"] for c in found["contacts"]] == [created.json["contact"]["id"]]
+    assert state.summary()["providers"]["activecampaign"]["effects"] == {"contact.created": 1}
+
+
+def test_tags_search_is_contains_weighted_and_a_duplicate_name_is_refused(
+    client: FlaskClient,
+) -> None:
+    for name in ("vip-gold", "vip"):
+        assert client.post(f"{API}/tags", json={"tag": {"tag": name, "tagType": "contact"}},
+                           headers=AUTH).status_code == 201  # fmt: skip
+    duplicate = client.post(f"{API}/tags", json={"tag": {"tag": "vip"}}, headers=AUTH)
+    assert duplicate.status_code == 422 and "errors" in duplicate.json
+    found = client.get(f"{API}/tags?search=vip&orders[search]=weight", headers=AUTH).json
+    assert [t["tag"] for t in found["tags"]] == ["vip", "vip-gold"] and found["meta"][
+        "total"
+    ] == "2"
+
+
+def test_attaching_a_tag_twice_is_a_duplicate_effect(
+    client: FlaskClient, state: SandboxState
+) -> None:
+    contact = sync(client).json["contact"]["id"]
+    tag = client.post(f"{API}/tags", json={"tag": {"tag": "vip"}}, headers=AUTH).json["tag"]["id"]
+    link = {"contactTag": {"contact": contact, "tag": tag}}
+    assert client.post(f"{API}/contactTags", json=link, headers=AUTH).status_code == 201
+    assert client.post(f"{API}/contactTags", json=link, headers=AUTH).status_code == 201
+    assert state.summary()["providers"]["activecampaign"]["duplicates"] == {
+        "contact_tag.created": 1
+    }
+    listed = client.get(f"{API}/contacts/{contact}/contactTags", headers=AUTH).json["contactTags"]
+    assert [t["tag"] for t in listed] == [tag, tag]
+    missing = client.post(
+        f"{API}/contactTags", json={"contactTag": {"contact": contact, "tag": "999"}}, headers=AUTH
+    )
+    assert missing.status_code == 404 and missing.json == {
+        "message": "No Result found for Tag with id 999"
+    }
+
+
+def test_list_status_counts_changes_only(client: FlaskClient, state: SandboxState) -> None:
+    contact = sync(client).json["contact"]["id"]
+    for status in ("1", "1", "2", "2"):
+        body = {"contactList": {"list": "1", "contact": contact, "status": status}}
+        response = client.post(f"{API}/contactLists", json=body, headers=AUTH)
+        assert response.status_code == 200 and response.json["contactList"]["status"] == int(status)
+    effects = state.summary()["providers"]["activecampaign"]
+    assert effects["effects"] == {"contact.created": 1, "contact_list.subscribed": 1,
+                                  "contact_list.unsubscribed": 1}  # fmt: skip
+    assert effects["duplicates"] == {}
+    unknown = client.post(f"{API}/contactLists", json={"contactList": {"list": "1", "contact": "77", "status": 2}},
+                          headers=AUTH)  # fmt: skip
+    assert unknown.status_code == 404 and "message" in unknown.json
+
+
+@pytest.mark.parametrize("kind", ["subscribe", "unsubscribe", "contact_tag_added"])
+def test_control_webhooks_meet_the_sources_contract_and_change_the_account(
+    client: FlaskClient, kind: str
+) -> None:
+    spec = {"type": kind, "email": "jane@example.com", "first_name": "Jane", "tag": "vip"}
+    made = client.post("/_sandbox/activecampaign/webhooks", json=spec).json
+    payload = SOURCE.parse(made["body"].encode())
+    report = check(SOURCE.contracts[kind], payload)
+    assert (report.missing, report.invalid, report.unknown) == ([], [], [])
+    assert payload["contact"]["email"] == "jane@example.com"
+    contact = payload["contact"]["id"]
+    if kind == "contact_tag_added":
+        assert payload["tag"] == "vip" and payload["contact"]["tags"] == "vip"
+    else:
+        lists = client.application.extensions["sandbox"].store("activecampaign", "contact_lists")
+        assert lists[(contact, "1")] == ("1" if kind == "subscribe" else "2")

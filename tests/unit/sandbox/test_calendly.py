@@ -1,0 +1,167 @@
+"""The Calendly emulator: real paths, Bearer auth and error bodies, and the webhooks a booking sends."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
+
+from pipeline.config import SourceConfig
+from pipeline.providers.calendly import SOURCE
+from pipeline.sandbox.app import create_sandbox_app
+from pipeline.sandbox.state import SandboxState
+from receivers.schemes import scheme
+from receivers.schemes.base import SignatureError, SignedRequest
+from schemas.contracts.base import ContractReport, check
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzY29wZSI6InRlc3QifQ.c2lnbmF0dXJl"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+KEY = "calendly-signing-key"
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    return create_sandbox_app(SandboxState(seed=1)).test_client()
+
+
+def control(client: FlaskClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post(f"/_sandbox/calendly/{path}", json=body)
+    assert answer.status_code == 200, answer.json
+    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    return found
+
+
+def book(client: FlaskClient, **changes: Any) -> dict[str, Any]:
+    spec = {"email": "ana@example.com", "name": "Ana Lima", "timezone": "America/Sao_Paulo",
+            "start_time": "2026-05-04T13:00:00Z", "signing_key": KEY, **changes}  # fmt: skip
+    return control(client, "bookings", spec)
+
+
+def document(webhook: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(webhook["body"])
+    return found
+
+
+def verified_by_our_receiver(webhook: dict[str, Any], key: str = KEY) -> None:
+    source = SourceConfig(
+        name="calendly", provider="calendly", signing_secrets=(key,), api_base=None,
+        tolerance_seconds=180, on_unknown_fields="warn", max_body_bytes=262144, enabled=True,
+        options={},
+    )  # fmt: skip
+    headers = Headers(webhook["headers"])
+    request = SignedRequest(webhook["body"].encode(), headers, {}, time.time())  # type: ignore[arg-type]
+    scheme("calendly").verify(source, request)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": f"Basic {TOKEN}"}],
+)
+def test_reads_without_a_valid_bearer_token_get_calendlys_401(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    answer = client.get("/calendly/scheduled_events/anything", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json == {"title": "Unauthenticated", "message": "The access token is invalid"}
+
+
+def test_a_revoked_token_is_refused(client: FlaskClient) -> None:
+    client.post(f"/_sandbox/calendly/tokens/{TOKEN}/revoke")
+    assert client.get("/calendly/scheduled_events/x", headers=AUTH).status_code == 401
+
+
+def test_a_booking_is_readable_in_resource_envelopes(client: FlaskClient) -> None:
+    booked = book(client)
+    payload = document(booked["webhook"])["payload"]
+    path = payload["uri"].removeprefix("http://localhost/calendly")
+    invitee = client.get(f"/calendly{path}", headers=AUTH)
+    assert invitee.status_code == 200
+    assert invitee.json["resource"] == {  # type: ignore[index]
+        k: v for k, v in payload.items() if k != "scheduled_event"
+    }
+    event = client.get(f"/calendly{path.split('/invitees/')[0]}", headers=AUTH).json
+    assert event["resource"] == payload["scheduled_event"]  # type: ignore[index]
+    assert event["resource"]["start_time"] == "2026-05-04T13:00:00.000000Z"  # type: ignore[index]
+    assert event["resource"]["end_time"] == "2026-05-04T13:30:00.000000Z"  # type: ignore[index]
+
+
+def test_unknown_objects_get_calendlys_404(client: FlaskClient) -> None:
+    booked = book(client)
+    other = book(client, email="bo@example.com")
+    invitee = booked["invitee"]
+    event_of_other = document(other["webhook"])["payload"]["event"].rsplit("/", 1)[-1]
+    for path in (
+        "/scheduled_events/nope",
+        f"/scheduled_events/{event_of_other}/invitees/{invitee}",
+    ):
+        answer = client.get(f"/calendly{path}", headers=AUTH)
+        assert answer.status_code == 404
+        assert answer.json == {
+            "title": "Resource Not Found",
+            "message": "The server could not find the requested resource.",
+        }
+
+
+def test_the_booking_webhook_is_signed_and_shaped_like_calendlys(client: FlaskClient) -> None:
+    webhook = book(client)["webhook"]
+    assert webhook["headers"]["Content-Type"] == "application/json"
+    verified_by_our_receiver(webhook)
+    with pytest.raises(SignatureError):
+        verified_by_our_receiver(webhook, key="another-key")
+    sent = document(webhook)
+    assert set(sent) == {"created_at", "created_by", "event", "payload"}
+    assert sent["event"] == "invitee.created"
+    contract = SOURCE.contract_for("invitee.created", sent)
+    assert contract is not None and check(contract, sent) == ContractReport()
+
+
+def test_a_reschedule_sends_the_canceled_old_invitee_then_the_new_one(client: FlaskClient) -> None:
+    booked = book(client)
+    moved = control(client, f"invitees/{booked['invitee']}/reschedule",
+                    {"start_time": "2026-05-05T13:00:00Z", "signing_key": KEY})  # fmt: skip
+    canceled, created = (document(w) for w in moved["webhooks"])
+    for webhook in moved["webhooks"]:
+        verified_by_our_receiver(webhook)
+    assert (canceled["event"], created["event"]) == ("invitee.canceled", "invitee.created")
+    old, new = canceled["payload"], created["payload"]
+    assert (old["status"], old["rescheduled"], old["new_invitee"]) == ("canceled", True, new["uri"])
+    assert (new["status"], new["rescheduled"], new["old_invitee"]) == ("active", False, old["uri"])
+    assert old["scheduled_event"]["status"] == "canceled"
+    assert new["scheduled_event"]["start_time"] == "2026-05-05T13:00:00.000000Z"
+    assert (new["email"], new["timezone"]) == ("ana@example.com", "America/Sao_Paulo")
+    assert old["updated_at"] >= new["created_at"]
+
+
+def test_a_cancellation_is_recorded_on_the_invitee_and_its_event(client: FlaskClient) -> None:
+    booked = book(client)
+    sent = document(control(client, f"invitees/{booked['invitee']}/cancel",
+                            {"reason": "sick", "signing_key": KEY})["webhook"])  # fmt: skip
+    assert sent["event"] == "invitee.canceled"
+    assert (sent["payload"]["status"], sent["payload"]["rescheduled"]) == ("canceled", False)
+    assert sent["payload"]["cancellation"]["reason"] == "sick"
+    path = sent["payload"]["uri"].removeprefix("http://localhost/calendly")
+    assert client.get(f"/calendly{path}", headers=AUTH).json["resource"]["status"] == "canceled"  # type: ignore[index]
+    # a canceled invitee cannot be canceled or moved again
+    assert client.post(f"/_sandbox/calendly/invitees/{booked['invitee']}/cancel",
+                       json={"signing_key": KEY}).status_code == 400  # fmt: skip
+
+
+def test_control_requests_need_a_signing_key(client: FlaskClient) -> None:
+    answer = client.post("/_sandbox/calendly/bookings", json={
+        "email": "a@example.com", "timezone": "UTC", "start_time": "2026-05-04T13:00:00Z",
+    })  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json["title"] == "Invalid Argument"  # type: ignore[index]
+
+
+def test_reads_are_recorded_and_faults_apply(client: FlaskClient) -> None:
+    state: SandboxState = client.application.extensions["sandbox"]
+    client.put("/_sandbox/faults/calendly", json={"status": 503})
+    answer = client.get("/calendly/scheduled_events/x", headers=AUTH)
+    assert answer.status_code == 503
+    assert answer.json == {"title": "Service Unavailable", "message": "injected fault"}
+    assert [(c.provider, c.method, c.status) for c in state.calls] == [("calendly", "GET", 503)]
