@@ -27,7 +27,7 @@ from pipeline.delivery import (
     hold_if_gated,
     note_failure,
 )
-from pipeline.errors import PermanentError, PipelineError, RetryableError
+from pipeline.errors import INFRASTRUCTURE_ERRORS, PermanentError, PipelineError, RetryableError
 from pipeline.holds import release_held
 from pipeline.http import Exchange, call_scope, redact
 from pipeline.providers.base import DeliveryRef
@@ -115,6 +115,8 @@ def _send(rt: Runtime, destination_name: str, claimed: list[Claimed]) -> int:
     with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
         try:
             results = provider.perform_batch(ctx, [(c.ref, c.event) for c in claimed])
+        except INFRASTRUCTURE_ERRORS:
+            raise  # our own Redis/PostgreSQL: the flush task is retried; leases expire
         except Exception as exc:
             failure = as_failure(exc, destination)
             if isinstance(failure, ratelimit.Throttled):

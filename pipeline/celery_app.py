@@ -19,6 +19,7 @@ from tasks.schedule import beat_schedule
 MAX_COUNTDOWN_SECONDS = 300
 VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_MODULES = ("tasks.events", "tasks.deliveries", "tasks.maintenance")
+MAINTENANCE = "maintenance"
 
 
 def create_celery(settings: Settings, *, task_events: bool = True) -> Celery:
@@ -34,9 +35,12 @@ def celery_conf(settings: Settings, *, task_events: bool) -> dict[str, Any]:
     return {
         "broker_url": settings.effective_broker_url,
         "imports": TASK_MODULES,
-        # one queue per lane; direct exchanges so a message reaches exactly its lane
+        # one queue per lane; direct exchanges so a message reaches exactly its lane. Periodic
+        # housekeeping has its own queue that every worker also consumes, so a backed-up or dead
+        # lane never stops the sweeper that would rescue it
         "task_queues": tuple(
-            Queue(lane, Exchange(lane, "direct"), routing_key=lane) for lane in LANES
+            Queue(name, Exchange(name, "direct"), routing_key=name)
+            for name in (*LANES, MAINTENANCE)
         ),
         "task_default_queue": "enrollments",
         "task_create_missing_queues": False,

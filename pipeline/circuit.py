@@ -18,13 +18,13 @@ CLOSED, OPEN, PROBE, PAUSED = "closed", "open", "probe", "paused"
 RECORD_FAILURE = """
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if failures >= tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'state') ~= 'open' then
-  local now = redis.call('TIME')
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', now[1])
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000))
   return 1
 end
 if redis.call('HGET', KEYS[1], 'state') == 'open' then
-  local now = redis.call('TIME')
-  redis.call('HSET', KEYS[1], 'opened_at', now[1])
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'opened_at', tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000))
 end
 return 0
 """

@@ -78,7 +78,7 @@ def worker(lane: str, concurrency: int, name: str | None) -> None:
     configure_logging(settings, component=f"worker-{lane}")
     app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
     app.worker_main(
-        ["worker", "-Q", lane, "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),
+        ["worker", "-Q", f"{lane},maintenance", "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),
          "--loglevel", settings.log_level, "--without-gossip", "--without-mingle"]
     )  # fmt: skip
 

@@ -72,25 +72,32 @@ def quarantine_event(
 
 def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> None:
     """verify or fetch gave up (permanent error, or retries past the window)."""
-    expected = EventStatus.RECEIVED if step == "verify" else EventStatus.VERIFIED
+    message = redact(exc.message)
     with rt.engine.begin() as connection:
-        if not move(connection, event_id, expected=expected, to=EventStatus.FAILED, step=step,
-                    reason=exc.reason, detail={"error": exc.message}):  # fmt: skip
+        # an inline fetch fails a `verified` event from the verify task: accept either open status
+        moved = any(
+            move(connection, event_id, expected=status, to=EventStatus.FAILED, step=step,
+                 reason=exc.reason, detail={"error": message})
+            for status in EventStatus.OPEN
+        )  # fmt: skip
+        if not moved:
             return
         body: bytes = connection.execute(
             text("SELECT body FROM events WHERE id = :id"), {"id": event_id}
         ).scalar_one()
         _insert(connection, event_id=event_id, delivery_id=None, step=step,
-                failure_class=exc.failure_class, reason=exc.reason, error=exc.message,
+                failure_class=exc.failure_class, reason=exc.reason, error=message,
                 trace=trace_of(exc), payload=_as_json(bytes(body)), fetched=None)  # fmt: skip
         raise_alert(connection, "dead_letter", f"event:{step}",
-                    f"An event failed at {step}: {exc.message}", severity="critical")  # fmt: skip
+                    f"An event failed at {step}: {message}", severity="critical")  # fmt: skip
 
 
 def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> None:
     """The named last step of a delivery: permanent failure, or retries exhausted."""
     with rt.engine.begin() as connection:
-        row = connection.execute(KILL_DELIVERY, {"id": delivery_id, "error": exc.message}).first()
+        row = connection.execute(
+            KILL_DELIVERY, {"id": delivery_id, "error": redact(exc.message)[:500]}
+        ).first()
         if row is None:
             return
         event_id, action, destination = row
@@ -100,7 +107,7 @@ def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> N
                 failure_class=exc.failure_class, reason=exc.reason, error=exc.message,
                 trace=trace_of(exc), payload=canonical, fetched=fetched)  # fmt: skip
         raise_alert(connection, "dead_letter", f"destination:{destination}",
-                    f"{action} failed for good ({exc.failure_class}): {exc.message}",
+                    f"{action} failed for good ({exc.failure_class}): {redact(exc.message)}",
                     severity="critical")  # fmt: skip
     log.warning("delivery dead-lettered", extra={"delivery_id": delivery_id, "action": action,
                                                  "failure_class": exc.failure_class})  # fmt: skip
@@ -188,6 +195,7 @@ def _destination_of(rt: Runtime, delivery_id: int) -> str:
 
 
 def _insert(connection: Connection, **values: Any) -> int:
+    values["error"] = redact(values["error"])[:2000] if values["error"] else None
     values["payload"] = json.dumps(values["payload"], default=str) if values["payload"] else None
     values["fetched"] = json.dumps(values["fetched"], default=str) if values["fetched"] else None
     dead_letter_id: int = connection.execute(INSERT_DEAD_LETTER, values).scalar_one()

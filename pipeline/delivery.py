@@ -15,14 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Connection, text
 
 from pipeline import circuit, ratelimit
 from pipeline.canonical import iso_utc
 from pipeline.config import DestinationConfig
 from pipeline.deadletter import dead_letter_delivery
-from pipeline.errors import ConfigurationError, PermanentError, PipelineError, RetryableError
+from pipeline.errors import (
+    INFRASTRUCTURE_ERRORS,
+    ConfigurationError,
+    PipelineError,
+    RetryableError,
+    classify,
+)
 from pipeline.holds import release_held
 from pipeline.http import Exchange, call_scope, redact
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
@@ -42,7 +47,9 @@ CLAIM = text(
         updated_at = now()
     FROM events e
     WHERE d.id = :id AND e.id = d.event_id
-      AND (d.status IN ('pending', 'retrying')
+      AND ((d.status IN ('pending', 'retrying')
+            -- a duplicate message must not jump a retry's backoff or a rate limit's wait
+            AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '1 second'))
            OR (d.status = 'in_flight' AND (d.lease_until < now() OR d.claimed_by = :claimant)))
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
               d.window_started_at, e.canonical
@@ -175,6 +182,8 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
     with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
         try:
             result = provider.perform(ctx, claimed.ref, claimed.event)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # our own Redis/PostgreSQL: the task retries and takes its lease back
         except Exception as exc:
             failure = as_failure(exc, destination)
             if isinstance(failure, ratelimit.Throttled):
@@ -191,17 +200,8 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
 
 
 def as_failure(exc: Exception, destination: DestinationConfig) -> PipelineError:
-    """What an exception out of a destination means: ours pass through; a task time limit is a
-    hung destination (retried); anything nobody classified is a bug of ours (dead-lettered)."""
-    if isinstance(exc, PipelineError):
-        return exc
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return RetryableError(f"{destination.name} did not answer within the task's time limit",
-                              reason="time_limit")  # fmt: skip
-    return PermanentError(
-        f"unexpected {type(exc).__name__} while delivering", reason="internal_error",
-        failure_class="internal",
-    )  # fmt: skip
+    """What an exception out of a destination means (see `pipeline.errors.classify`)."""
+    return classify(exc, destination.name)
 
 
 def context(rt: Runtime, destination: DestinationConfig) -> DestinationContext:

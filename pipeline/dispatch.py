@@ -6,11 +6,19 @@ Everything here is called after the database transaction that made the work comm
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable
+from typing import ClassVar
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +63,58 @@ def publish_many(celery: Celery, task: str, items: Iterable[tuple[int, str]]) ->
     for item_id, lane in items:
         sent += publish(celery, task, [item_id], lane)
     return sent
+
+
+class DirectPublisher:
+    """One LPUSH per task on a persistent Redis connection, for the receiver's hot path.
+
+    It writes exactly the message kombu's Redis transport writes for `send_task` (Celery message
+    protocol 2: headers with the task name and id, a base64 JSON body `[args, kwargs, embed]`,
+    properties with the delivery info), without kombu building a client and declaring the queue
+    on every call, which is most of a publish's cost. `tests/unit/pipeline/test_dispatch.py`
+    checks it against what Celery itself writes; every integration test has real workers run
+    what it publishes. Only for a Redis broker: with RabbitMQ the receiver uses `publish`.
+    """
+
+    EMBED: ClassVar[dict[str, None]] = {"callbacks": None, "errbacks": None, "chain": None,
+                                        "chord": None}  # fmt: skip
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
+
+    def message(
+        self, task: str, args: list[object], lane: str, task_id: str | None = None
+    ) -> bytes:
+        task_id = task_id or str(uuid.uuid4())
+        body = json.dumps([args, {}, self.EMBED]).encode()
+        headers: dict[str, object] = {
+            "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": None,
+            "expires": None, "group": None, "group_index": None, "retries": 0,
+            "timelimit": [None, None], "root_id": task_id, "parent_id": None,
+            "argsrepr": json.dumps(args), "kwargsrepr": "{}", "origin": self.origin,
+            "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None,
+            "stamps": {},
+        }  # fmt: skip
+        envelope = {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": {
+                "correlation_id": task_id, "reply_to": str(uuid.uuid4()), "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": lane}, "priority": 0,
+                "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+            },
+        }  # fmt: skip
+        return json.dumps(envelope).encode()
+
+    def publish(self, task: str, args: list[object], lane: str) -> bool:
+        try:
+            # priority 0 lives in the list named after the queue (kombu's `_q_for_pri`)
+            self.client.lpush(lane, self.message(task, args, lane))
+        except RedisError as exc:
+            log.warning("publish failed; the sweeper will publish it",
+                        extra={"task": task, "lane": lane, "error": type(exc).__name__})  # fmt: skip
+            return False
+        return True

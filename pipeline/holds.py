@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from pipeline import circuit
 from pipeline.deadletter import dead_letter_delivery
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigurationError, PipelineError
 from pipeline.queueing import publish_deliveries
 from pipeline.runtime import Runtime
 
@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 RELEASE_HELD = text(
     """
-    UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
+    UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now(),
+        -- time spent held (paused, circuit open) does not count against the attempt window
+        window_started_at = now()
     WHERE id IN (SELECT id FROM deliveries WHERE destination = :d AND status = 'held'
                  ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id, lane
@@ -51,6 +53,9 @@ def probe_circuits(rt: Runtime) -> dict[str, str]:
     for name in held:
         destination = rt.config.destinations.get(name)
         if destination is None:
+            gone = ConfigurationError(f"destination {name!r} is no longer in the config",
+                                      reason="unknown_destination")  # fmt: skip
+            report[name] = f"dead-lettered {dead_letter_destination(rt, name, gone)}"
             continue
         gate = circuit.gate(rt.redis, destination, rt.clock())
         if gate == circuit.CLOSED:
@@ -80,8 +85,9 @@ def dead_letter_destination(rt: Runtime, destination: str, exc: PipelineError) -
     with rt.engine.connect() as connection:
         ids: list[int] = list(
             connection.execute(
+                # not `in_flight`: a worker may still be sending it; its lease ends first
                 text("SELECT id FROM deliveries WHERE destination = :d AND status IN "
-                     "('pending', 'retrying', 'held', 'in_flight')"),
+                     "('pending', 'retrying', 'held')"),
                 {"d": destination},
             ).scalars()
         )  # fmt: skip

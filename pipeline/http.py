@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from pipeline.errors import ConfigurationError, PermanentError, RetryableError
+from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _SECRETish = re.compile(r"\b(sk|rk|whsec|key|token|secret)_[A-Za-z0-9_]{6,}", re.IGNORECASE)
@@ -148,6 +148,9 @@ class ApiClient:
     ) -> requests.Response:
         """Sends one request; raises RetryableError/PermanentError unless 2xx or in `accept`."""
         url = self.base_url + path
+        if (path and not path.startswith("/")) or not same_origin(url, self.base_url):
+            raise ContractError(f"refusing a request path outside {self.provider}'s api_base",
+                                reason="bad_request_path")  # fmt: skip
         merged = {**self.headers, **(headers or {})}
         scope = _scope.get()
         if scope is not None and scope.throttle is not None:

@@ -42,6 +42,19 @@ VALUES (%(event_id)s, 'receive', 'contract', 'id_conflict', %(message)s, %(paylo
 """
 
 
+RECORD_QUARANTINE = """
+INSERT INTO dead_letters (event_id, step, failure_class, reason, error, status)
+VALUES (%(event_id)s, 'receive', 'internal', %(reason)s,
+        'a signed event could not be read by its provider module; kept for replay', 'open')
+"""
+
+
+def _initial_status(event: IncomingEvent) -> tuple[str, str | None]:
+    if event.quarantine:
+        return "quarantined", event.quarantine
+    return ("received", None) if event.lane else ("ignored", "unmapped_type")
+
+
 class DatabaseUnavailable(Exception):  # noqa: N818 - the receiver's vocabulary: answer 503
     """PostgreSQL cannot take the event now; the provider must retry (503 + Retry-After)."""
 
@@ -63,6 +76,7 @@ class IncomingEvent:
     body: bytes
     headers: Mapping[str, str]
     secret_index: int | None
+    quarantine: str | None = None  # why a signed event we cannot read is kept aside
 
 
 class EventWriter:
@@ -74,7 +88,7 @@ class EventWriter:
 
     def record(self, event: IncomingEvent) -> Recorded:
         digest = hashlib.sha256(event.body).digest()
-        status, reason = ("received", None) if event.lane else ("ignored", "unmapped_type")
+        status, reason = _initial_status(event)
         params = (
             event.source, event.provider, event.external_id, event.provider_type,
             event.lane or "analytics", status, reason, event.body,
@@ -83,6 +97,10 @@ class EventWriter:
         row = self._execute(RECORD_EVENT, params)
         event_id, inserted, stored_digest, lane = row
         if inserted:
+            if event.quarantine:
+                self._execute(RECORD_QUARANTINE, {"event_id": event_id, "reason": event.quarantine},
+                              fetch=False)  # fmt: skip
+                return Recorded(event_id, "quarantined", lane)
             return Recorded(event_id, "accepted" if event.lane else "ignored", lane)
         if bytes(stored_digest) == digest:
             return Recorded(event_id, "duplicate", lane)

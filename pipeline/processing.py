@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -55,6 +56,17 @@ CLAIM_OBJECT_VERSION = text(
     WHERE object_versions.version <= EXCLUDED.version
     RETURNING event_id
     """
+)
+# the window runs from receipt, or from the last replay
+WINDOW_START = text(
+    """
+    SELECT greatest(e.received_at, coalesce(max(s.at), e.received_at))
+    FROM events e LEFT JOIN event_steps s ON s.event_id = e.id AND s.step = 'replay'
+    WHERE e.id = :id GROUP BY e.received_at
+    """
+)
+DISPATCHED_UNTIL = text(
+    "UPDATE events SET dispatched_at = now() + make_interval(secs => :delay) WHERE id = :id"
 )
 SAVE_CANONICAL = text(
     """
@@ -110,9 +122,21 @@ def verify_event(rt: Runtime, event_id: int) -> str:
             return "not_pending"
     if not fetches(provider):
         # nothing to fetch (the payload is the whole event): save a broker hop and go on here
-        return fetch_event(rt, event.id)
+        return _fetch_inline(rt, event)
     dispatch.publish(rt.celery, dispatch.FETCH, [event.id], event.lane)
     return EventStatus.VERIFIED
+
+
+def _fetch_inline(rt: Runtime, event: StoredEvent) -> str:
+    try:
+        return fetch_event(rt, event.id)
+    except RetryableError:
+        # retries belong to the fetch task: hand the (already verified) event over to it
+        dispatch.publish(rt.celery, dispatch.FETCH, [event.id], event.lane)
+        return EventStatus.VERIFIED
+    except PermanentError as exc:
+        fail_event(rt, event.id, exc, "fetch")
+        return EventStatus.FAILED
 
 
 def fetches(provider: SourceProvider) -> bool:
@@ -155,9 +179,14 @@ def retry_step_later(
     if event is None:
         return None
     delay = min(next_delay(attempt, exc.retry_after), MAX_COUNTDOWN)
-    elapsed = rt.clock() - event.received_at.timestamp()
-    if within_window(elapsed, delay, rt.config.lanes[event.lane].attempt_window):
-        return delay
+    with rt.engine.begin() as connection:
+        started: datetime = connection.execute(WINDOW_START, {"id": event_id}).scalar_one()
+        if within_window(
+            rt.clock() - started.timestamp(), delay, rt.config.lanes[event.lane].attempt_window
+        ):
+            # the retry is queued: the sweeper must not start a second chain meanwhile
+            connection.execute(DISPATCHED_UNTIL, {"id": event_id, "delay": delay})
+            return delay
     exc.reason = "attempt_window_exhausted"
     exc.failure_class = "source_unavailable"
     fail_event(rt, event_id, exc, step)

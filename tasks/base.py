@@ -12,18 +12,12 @@ from typing import Any
 
 from celery import Celery, Task, current_app
 from celery.signals import task_postrun, task_prerun, worker_process_init
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pipeline import logging as pipeline_logging
+from pipeline.errors import INFRASTRUCTURE_ERRORS
 from pipeline.runtime import Runtime
 
-# the database, Redis or the broker is down: the work is fine, retry the task itself
-INFRASTRUCTURE_ERRORS = (
-    OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, BrokerError,
-)  # fmt: skip
+__all__ = ["INFRASTRUCTURE_ERRORS", "retry_infrastructure", "runtime_of"]
 MAX_INFRASTRUCTURE_RETRIES = 100
 
 

@@ -15,12 +15,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "sweep-outbox": {
             "task": "stackwire.sweep",
             "schedule": every,
-            "options": {"queue": "payments", "expires": every * 2},
+            "options": {"queue": "maintenance", "expires": every * 2},
         },
         # probe destinations whose circuit is open, and release held deliveries when they answer
         "probe-circuits": {
             "task": "stackwire.probe_circuits",
             "schedule": every,
-            "options": {"queue": "enrollments", "expires": every * 2},
+            "options": {"queue": "maintenance", "expires": every * 2},
         },
     }

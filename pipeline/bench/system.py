@@ -192,6 +192,25 @@ class SystemUnderTest:
 
     # -- faults -------------------------------------------------------------------------------
 
+    def hold(self, name: str) -> None:
+        """Stops a child and keeps it stopped (a benchmark measuring something else)."""
+        child = self.child(name)
+        child.restart = False
+        if child.alive and child.process is not None:
+            child.process.terminate()
+            child.process.wait(timeout=30)
+
+    def release(self, name: str) -> None:
+        child = self.child(name)
+        child.restart = True
+        child.next_start = 0.0
+        if not child.alive:
+            child.start()
+
+    def add(self, child: Child) -> Child:
+        assert self.supervisor is not None
+        return self.supervisor.add(child)
+
     def kill_pool(self, lane: str, how: int = signal.SIGKILL) -> int:
         """Kills the pool processes of a lane's worker (the ones running tasks)."""
         worker = self.child(f"worker-{lane}")

@@ -199,3 +199,22 @@ def test_an_unmapped_event_type_is_stored_and_ignored(
     engine = create_db_engine(settings)
     assert scalar(engine, "SELECT status || ':' || reason FROM events") == "ignored:unmapped_type"
     engine.dispose()
+
+
+def test_a_signed_event_our_code_cannot_read_is_kept_quarantined_not_refused(
+    client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.providers.stripe import StripeSource
+
+    def broken(*_: object) -> None:
+        raise KeyError("a bug in a provider module")
+
+    monkeypatch.setattr(StripeSource, "identify", broken)
+    body, headers = signed(checkout_completed())
+    response = client.post("/webhooks/stripe", data=body, headers=headers)
+    assert response.status_code == 202
+    assert response.json["status"] == "quarantined"
+    engine = create_db_engine(settings)
+    assert scalar(engine, "SELECT status FROM events") == "quarantined"
+    assert scalar(engine, "SELECT reason FROM dead_letters") == "unidentified"
+    engine.dispose()

@@ -1,0 +1,45 @@
+"""The receiver's one-LPUSH publisher writes what Celery itself writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pipeline import dispatch
+from pipeline.celery_app import create_celery
+from pipeline.settings import Settings
+
+
+@pytest.fixture
+def client(redis_url: str, clean: None) -> Iterator[redis.Redis]:
+    found = redis.Redis.from_url(redis_url)
+    yield found
+    found.close()
+
+
+def test_the_direct_message_matches_celerys_own_field_for_field(
+    settings: Settings, client: redis.Redis
+) -> None:
+    celery = create_celery(settings, task_events=False)
+    celery.send_task(dispatch.VERIFY, args=[42], queue="payments", routing_key="payments")
+    dispatch.DirectPublisher(client).publish(dispatch.VERIFY, [42], "payments")
+    ours, theirs = (
+        json.loads(raw) for raw in client.lrange("payments", 0, -1)
+    )  # LPUSH: newest first
+    volatile = {"id", "root_id", "origin"}
+    assert {k: v for k, v in ours["headers"].items() if k not in volatile} == {
+        k: v for k, v in theirs["headers"].items() if k not in volatile
+    }
+    assert ours["body"] == theirs["body"]
+    assert {k for k in ours if k != "properties"} == {k for k in theirs if k != "properties"}
+    for key in ("delivery_mode", "delivery_info", "priority", "body_encoding"):
+        assert ours["properties"][key] == theirs["properties"][key]
+    assert ours["properties"]["correlation_id"] == ours["headers"]["id"]
+
+
+def test_a_broker_that_does_not_answer_is_reported_not_raised() -> None:
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    assert dispatch.DirectPublisher(unreachable).publish(dispatch.VERIFY, [1], "payments") is False
