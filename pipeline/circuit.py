@@ -38,31 +38,46 @@ def _pause_key(destination: str) -> str:
     return f"stackwire:paused:{destination}"
 
 
-def gate(client: redis.Redis, destination: DestinationConfig, now: float) -> str:
+# One round trip for the question every delivery asks. KEYS: operator pause, circuit, probe.
+# ARGV: cooldown seconds. Returns the verdict; time is Redis's own clock, as in RECORD_FAILURE.
+GATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'paused' end
+local state = redis.call('HMGET', KEYS[2], 'state', 'opened_at')
+if state[1] ~= 'open' then return 'closed' end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if now < tonumber(state[2] or '0') + tonumber(ARGV[1]) then return 'open' end
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', math.ceil(tonumber(ARGV[1]) * 1000)) then
+  return 'probe'
+end
+return 'open'
+"""
+
+# KEYS: circuit, probe. Returns 1 when this success closed an open circuit; writes only then,
+# or when failures had been counted, so the common case is a single read.
+SUCCESS = """
+local state = redis.call('HMGET', KEYS[1], 'state', 'failures')
+if state[1] == 'open' or (tonumber(state[2] or '0') > 0) then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+  redis.call('DEL', KEYS[2])
+  if state[1] == 'open' then return 1 end
+end
+return 0
+"""
+
+
+def gate(client: redis.Redis, destination: DestinationConfig) -> str:
     """closed (go), probe (go: you are the probe), open or paused (hold)."""
-    if client.exists(_pause_key(destination.name)):
-        return PAUSED
-    state = client.hmget(_key(destination.name), "state", "opened_at")
-    if state[0] != b"open":
-        return CLOSED
-    opened_at = float(state[1] or 0)
-    if now < opened_at + destination.circuit_cooldown:
-        return OPEN
-    probe_key = f"{_key(destination.name)}:probe"
-    if client.set(probe_key, "1", nx=True, px=int(destination.circuit_cooldown * 1000)):
-        return PROBE
-    return OPEN
+    name = destination.name
+    verdict = client.eval(GATE, 3, _pause_key(name), _key(name), f"{_key(name)}:probe",
+                          destination.circuit_cooldown)  # fmt: skip
+    return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
 
 
 def record_success(client: redis.Redis, destination: str) -> bool:
     """Resets the failure count; True when this success closed an open circuit."""
     key = _key(destination)
-    was_open = client.hget(key, "state") == b"open"
-    pipe = client.pipeline()
-    pipe.hset(key, mapping={"state": CLOSED, "failures": 0})
-    pipe.delete(f"{key}:probe")
-    pipe.execute()
-    return was_open
+    return bool(client.eval(SUCCESS, 2, key, f"{key}:probe"))
 
 
 def record_failure(client: redis.Redis, destination: DestinationConfig) -> bool:

@@ -68,7 +68,10 @@ def migrate() -> None:
 @click.option("--lane", type=click.Choice(LANES), required=True)
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--name", default=None, help="Node name (default: the lane); unique per host.")
-def worker(lane: str, concurrency: int, name: str | None) -> None:
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default=None,
+              help="Celery pool (default prefork, or STACKWIRE_WORKER_POOL): only prefork enforces "
+                   "task time limits.")  # fmt: skip
+def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> None:
     """Run a Celery worker consuming one lane."""
     from pipeline.celery_app import create_celery
     from pipeline.logging import configure_logging
@@ -79,7 +82,8 @@ def worker(lane: str, concurrency: int, name: str | None) -> None:
     app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
     app.worker_main(
         ["worker", "-Q", f"{lane},maintenance", "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),
-         "--loglevel", settings.log_level, "--without-gossip", "--without-mingle"]
+         "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
+         "--pool", pool or os.environ.get("STACKWIRE_WORKER_POOL", "prefork")]
     )  # fmt: skip
 
 
@@ -170,6 +174,23 @@ def simulate(
         price=price or next(iter(config.products), "price_1PgafmB7WZ01zgkW6dKueIc5"),
     )  # fmt: skip
     click.echo(json.dumps(report.as_dict(), indent=2))
+
+
+@main.command()
+@click.option("--output", default="docs/benchmarks.md", show_default=True, help="Markdown report.")
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every part.")
+def bench(output: str, quick: bool) -> None:
+    """Measure ingest, end-to-end throughput, scaling and lane isolation; write the report."""
+    from pathlib import Path
+
+    from pipeline.bench import report, run
+
+    sizes = run.Sizes.quick() if quick else run.Sizes()
+    results = run.run(sizes, lambda message: click.echo(f"bench | {message}"))
+    command = "make bench" if not quick else "stackwire bench --quick"
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(report.render(results, command))
+    click.echo(f"bench | report written to {output}")
 
 
 @main.group()

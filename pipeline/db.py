@@ -17,8 +17,9 @@ def create_db_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
         settings.sqlalchemy_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # a connection that died with a PostgreSQL restart is replaced, not handed out
-        pool_pre_ping=True,
+        # no ping before every checkout (a round trip each): a connection that died with a
+        # PostgreSQL restart fails once, SQLAlchemy invalidates the pool, the task is retried
+        pool_pre_ping=False,
         connect_args={"connect_timeout": 5, "application_name": "stackwire"},
     )
 

@@ -147,7 +147,7 @@ def replay(rt: Runtime, dead_letter_id: int) -> ReplayResult:
     if task == dispatch.DELIVER:
         publish_deliveries(rt, [(item_id, lane, _destination_of(rt, item_id))])
     else:
-        dispatch.publish(rt.celery, task, [item_id], lane)
+        rt.publisher.publish(task, [item_id], lane)
     return ReplayResult(dead_letter_id, "replayed")
 
 

@@ -62,11 +62,18 @@ RELEASE = text(
     WHERE id = ANY(:ids) AND status = 'in_flight'
     """
 )
+# one statement: the attempt row and the delivered status land together
 DELIVERED = text(
     """
-    UPDATE deliveries SET status = 'delivered', delivered_at = now(), lease_until = NULL,
-        result = CAST(:result AS jsonb), last_error = NULL, updated_at = now()
-    WHERE id = :id AND status = 'in_flight'
+    WITH done AS (
+        UPDATE deliveries SET status = 'delivered', delivered_at = now(), lease_until = NULL,
+            result = CAST(:result AS jsonb), last_error = NULL, updated_at = now()
+        WHERE id = :delivery_id AND status = 'in_flight'
+    )
+    INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome, http_status,
+                          error_class, error, request, response_excerpt, worker)
+    VALUES (:delivery_id, :number, :started_at, :duration_ms, :outcome, :http_status,
+            :error_class, :error, :request, :response_excerpt, :worker)
     """
 )
 RETRYING = text(
@@ -169,7 +176,7 @@ def destination_of(rt: Runtime, name: str) -> tuple[DestinationConfig, Destinati
 
 def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
     """One try of one delivery. Raises RetryableError or PermanentError after recording it."""
-    with rt.engine.begin() as connection:
+    with rt.autocommit.connect() as connection:
         claimed = claim(connection, delivery_id, claimant)
     if claimed is None:
         return "not_claimable"
@@ -179,7 +186,7 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
         return held
     ctx = context(rt, destination)
     started = time.time()
-    with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
+    with call_scope(ratelimit.throttle_for(rt.redis, destination)) as scope:
         try:
             result = provider.perform(ctx, claimed.ref, claimed.event)
         except INFRASTRUCTURE_ERRORS:
@@ -212,7 +219,7 @@ def context(rt: Runtime, destination: DestinationConfig) -> DestinationContext:
 
 def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -> str | None:
     """Holds the deliveries when the destination is paused or its circuit is open."""
-    gate = circuit.gate(rt.redis, destination, rt.clock())
+    gate = circuit.gate(rt.redis, destination)
     if gate in (circuit.CLOSED, circuit.PROBE):
         return None
     with rt.engine.begin() as connection:
@@ -246,9 +253,9 @@ def record_success(
     exchange: Exchange | None,
 ) -> None:
     record = AttemptRecord.of(started, "delivered", exchange)
-    with rt.engine.begin() as connection:
-        connection.execute(INSERT_ATTEMPT, record.row(ref.id, ref.attempt))
-        connection.execute(DELIVERED, {"id": ref.id, "result": json.dumps(result, default=str)})
+    row = {**record.row(ref.id, ref.attempt), "result": json.dumps(result, default=str)}
+    with rt.autocommit.connect() as connection:
+        connection.execute(DELIVERED, row)
     if circuit.record_success(rt.redis, destination.name):
         release_held(rt, destination.name)
 

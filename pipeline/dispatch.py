@@ -13,7 +13,9 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable
-from typing import ClassVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar, Protocol
 
 import redis
 from celery import Celery
@@ -57,12 +59,39 @@ def publish(
     return True
 
 
-def publish_many(celery: Celery, task: str, items: Iterable[tuple[int, str]]) -> int:
+def publish_many(publisher: Publisher, task: str, items: Iterable[tuple[int, str]]) -> int:
     """Publishes `task(id)` for each (id, lane); returns how many the broker took."""
     sent = 0
     for item_id, lane in items:
-        sent += publish(celery, task, [item_id], lane)
+        sent += publisher.publish(task, [item_id], lane)
     return sent
+
+
+class Publisher(Protocol):
+    def publish(
+        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+    ) -> bool: ...
+
+
+@dataclass
+class CeleryPublisher:
+    """Through kombu: any broker Celery supports (RabbitMQ included)."""
+
+    celery: Celery
+    retry: bool = True
+
+    def publish(
+        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+    ) -> bool:
+        return publish(self.celery, task, args, lane, countdown=countdown, retry=self.retry)
+
+
+def publisher_for(broker_url: str, celery: Celery, *, retry: bool = True) -> Publisher:
+    """One LPUSH per task when the broker is Redis; kombu's full path for any other broker."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+        return DirectPublisher(client)
+    return CeleryPublisher(celery, retry=retry)
 
 
 class DirectPublisher:
@@ -84,12 +113,17 @@ class DirectPublisher:
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
 
     def message(
-        self, task: str, args: list[object], lane: str, task_id: str | None = None
+        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
     ) -> bytes:
-        task_id = task_id or str(uuid.uuid4())
+        task_id = str(uuid.uuid4())
+        # a countdown travels as an aware ISO 8601 `eta`, as Celery writes it
+        eta = (
+            (datetime.now(UTC) + timedelta(seconds=countdown)).isoformat()
+            if countdown and countdown > 0 else None
+        )  # fmt: skip
         body = json.dumps([args, {}, self.EMBED]).encode()
         headers: dict[str, object] = {
-            "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": None,
+            "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": eta,
             "expires": None, "group": None, "group_index": None, "retries": 0,
             "timelimit": [None, None], "root_id": task_id, "parent_id": None,
             "argsrepr": json.dumps(args), "kwargsrepr": "{}", "origin": self.origin,
@@ -109,10 +143,12 @@ class DirectPublisher:
         }  # fmt: skip
         return json.dumps(envelope).encode()
 
-    def publish(self, task: str, args: list[object], lane: str) -> bool:
+    def publish(
+        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+    ) -> bool:
         try:
             # priority 0 lives in the list named after the queue (kombu's `_q_for_pri`)
-            self.client.lpush(lane, self.message(task, args, lane))
+            self.client.lpush(lane, self.message(task, args, lane, countdown=countdown))
         except RedisError as exc:
             log.warning("publish failed; the sweeper will publish it",
                         extra={"task": task, "lane": lane, "error": type(exc).__name__})  # fmt: skip

@@ -57,7 +57,7 @@ def probe_circuits(rt: Runtime) -> dict[str, str]:
                                       reason="unknown_destination")  # fmt: skip
             report[name] = f"dead-lettered {dead_letter_destination(rt, name, gone)}"
             continue
-        gate = circuit.gate(rt.redis, destination, rt.clock())
+        gate = circuit.gate(rt.redis, destination)
         if gate == circuit.CLOSED:
             report[name] = f"released {release_held(rt, name)}"
         elif gate == circuit.PROBE:

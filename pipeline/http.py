@@ -8,8 +8,10 @@ keeps a redacted note of the last exchange for the attempt row.
 from __future__ import annotations
 
 import email.utils
+import os
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,6 +36,13 @@ def redact(text: str) -> str:
 
 def build_session(pool_size: int = 10) -> requests.Session:
     session = requests.Session()
+    # proxies and the CA bundle are read from the environment once, here, instead of on every
+    # request (requests scans the whole environment per call when trust_env is on)
+    session.trust_env = False
+    session.proxies.update(urllib.request.getproxies())
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
     # no automatic retries: the pipeline's own policy decides, and records each try
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)

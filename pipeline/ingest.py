@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,11 +81,13 @@ class IncomingEvent:
 
 
 class EventWriter:
-    """Holds the receiver process's connection; reconnects after PostgreSQL comes back."""
+    """A few autocommit connections, each used by one request at a time (a psycopg connection
+    runs one statement at a time); a broken one is dropped and replaced on the next request."""
 
-    def __init__(self, libpq_url: str) -> None:
+    def __init__(self, libpq_url: str, *, keep: int = 16) -> None:
         self._url = libpq_url
-        self._connection: psycopg.Connection | None = None
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._keep = keep
 
     def record(self, event: IncomingEvent) -> Recorded:
         digest = hashlib.sha256(event.body).digest()
@@ -127,28 +130,38 @@ class EventWriter:
     def _execute(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, fetch: bool = True
     ) -> tuple[Any, ...]:
+        connection = None
         try:
-            connection = self._connect()
+            connection = self._acquire()
             cursor = connection.execute(sql, params, prepare=True)
             row = cursor.fetchone() if fetch else ()
-            return row or ()
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            self.close()
+            if connection is not None:
+                connection.close()  # dead with PostgreSQL: not returned to the idle set
             raise DatabaseUnavailable(str(exc)) from exc
+        self._release(connection)
+        return row or ()
 
-    def _connect(self) -> psycopg.Connection:
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(
+    def _acquire(self) -> psycopg.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return psycopg.connect(
                 self._url, autocommit=True, connect_timeout=3, application_name="stackwire-receiver"
             )
-        return self._connection
+
+    def _release(self, connection: psycopg.Connection) -> None:
+        if self._idle.qsize() < self._keep and not connection.closed:
+            self._idle.put(connection)
+        else:
+            connection.close()
 
     def ping(self) -> None:
         self._execute("SELECT 1", ())
 
     def close(self) -> None:
-        if self._connection is not None:
+        while True:
             try:
-                self._connection.close()
-            finally:
-                self._connection = None
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

@@ -19,12 +19,15 @@ from pipeline.providers.base import StoredEvent
 from pipeline.providers.registry import destination_provider
 from pipeline.queueing import Planned
 
-INSERT_DELIVERY = text(
+# every action of the event in one statement; a key planned before inserts nothing
+INSERT_DELIVERIES = text(
     """
     INSERT INTO deliveries (event_id, action, destination, lane, idempotency_key)
-    VALUES (:event_id, :action, :destination, :lane, :key)
+    SELECT :event_id, action, destination, lane, key
+    FROM unnest(CAST(:actions AS text[]), CAST(:destinations AS text[]), CAST(:lanes AS text[]),
+                CAST(:keys AS text[])) AS planned(action, destination, lane, key)
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
+    RETURNING id, action, lane, destination
     """
 )
 
@@ -46,19 +49,20 @@ def action_lane(config: Config, action: Action) -> str:
 def plan_deliveries(
     connection: Connection, config: Config, event: StoredEvent, document: dict[str, Any]
 ) -> list[Planned]:
-    planned: list[Planned] = []
-    already: list[str] = []
-    for action in config.actions_for(document["type"], event.source):
-        lane = action_lane(config, action)
-        row = connection.execute(
-            INSERT_DELIVERY,
-            {"event_id": event.id, "action": action.name, "destination": action.destination,
-             "lane": lane, "key": idempotency_key(document, action)},
-        ).first()  # fmt: skip
-        if row is None:
-            already.append(action.name)
-        else:
-            planned.append((row[0], lane, action.destination))
+    actions = config.actions_for(document["type"], event.source)
+    if not actions:
+        add_step(connection, event.id, "plan", "nothing_to_do", detail={"planned": []})
+        return []
+    rows = connection.execute(
+        INSERT_DELIVERIES,
+        {"event_id": event.id, "actions": [a.name for a in actions],
+         "destinations": [a.destination for a in actions],
+         "lanes": [action_lane(config, a) for a in actions],
+         "keys": [idempotency_key(document, a) for a in actions]},
+    ).all()  # fmt: skip
+    planned: list[Planned] = [(row.id, row.lane, row.destination) for row in rows]
+    inserted = {row.action for row in rows}
+    already = [a.name for a in actions if a.name not in inserted]
     detail: dict[str, Any] = {"planned": [p[0] for p in planned]}
     if already:
         # the same subject was planned before (another event about it, or a replay)

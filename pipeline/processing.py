@@ -68,11 +68,19 @@ WINDOW_START = text(
 DISPATCHED_UNTIL = text(
     "UPDATE events SET dispatched_at = now() + make_interval(secs => :delay) WHERE id = :id"
 )
-SAVE_CANONICAL = text(
+# verified -> processed with the canonical event and the fetched object, and the step, at once
+PROCESS_EVENT = text(
     """
-    UPDATE events SET canonical_type = :type, canonical = CAST(:canonical AS jsonb),
-        fetched = CAST(:fetched AS jsonb), object_key = :object_key
-    WHERE id = :id
+    WITH moved AS (
+        UPDATE events SET status = 'processed', reason = NULL, updated_at = now(),
+            canonical_type = :type, canonical = CAST(:canonical AS jsonb),
+            fetched = CAST(:fetched AS json), object_key = :object_key
+        WHERE id = :id AND status = 'verified'
+        RETURNING id
+    )
+    INSERT INTO event_steps (event_id, step, outcome, duration_ms, detail)
+    SELECT id, 'fetch', 'processed', :duration_ms, CAST(:detail AS jsonb) FROM moved
+    RETURNING event_id
     """
 )
 
@@ -97,7 +105,7 @@ def parse_stored(provider: SourceProvider, event: StoredEvent) -> Any:
 def verify_event(rt: Runtime, event_id: int) -> str:
     """Moves a `received` event to `verified` (or waiting/ignored/quarantined); returns the outcome."""
     started = time.perf_counter()
-    with rt.engine.connect() as connection:
+    with rt.autocommit.connect() as connection:
         event = load_event(connection, event_id)
     if event is None or event.status != EventStatus.RECEIVED:
         return "not_pending"
@@ -108,8 +116,10 @@ def verify_event(rt: Runtime, event_id: int) -> str:
     verdict = None
     if not report.broken and not (report.unknown and rejects_unknown):
         verdict = provider.verify(ctx, event, payload)
-    with rt.engine.begin() as connection:
-        if report.missing or report.invalid or report.unknown:
+    drifted = bool(report.missing or report.invalid or report.unknown)
+    # the common case is one statement: no transaction round trips around it
+    with rt.engine.begin() if drifted or verdict else rt.autocommit.connect() as connection:
+        if drifted:
             record_drift(connection, event.source, event.provider_type, event.id, report)
         if report.broken or (report.unknown and rejects_unknown):
             return quarantine_event(connection, event, payload, report)
@@ -123,7 +133,7 @@ def verify_event(rt: Runtime, event_id: int) -> str:
     if not fetches(provider):
         # nothing to fetch (the payload is the whole event): save a broker hop and go on here
         return _fetch_inline(rt, event)
-    dispatch.publish(rt.celery, dispatch.FETCH, [event.id], event.lane)
+    rt.publisher.publish(dispatch.FETCH, [event.id], event.lane)
     return EventStatus.VERIFIED
 
 
@@ -132,7 +142,7 @@ def _fetch_inline(rt: Runtime, event: StoredEvent) -> str:
         return fetch_event(rt, event.id)
     except RetryableError:
         # retries belong to the fetch task: hand the (already verified) event over to it
-        dispatch.publish(rt.celery, dispatch.FETCH, [event.id], event.lane)
+        rt.publisher.publish(dispatch.FETCH, [event.id], event.lane)
         return EventStatus.VERIFIED
     except PermanentError as exc:
         fail_event(rt, event.id, exc, "fetch")
@@ -146,7 +156,7 @@ def fetches(provider: SourceProvider) -> bool:
 def fetch_event(rt: Runtime, event_id: int) -> str:
     """Moves a `verified` event to `processed`, planning its deliveries; returns the outcome."""
     started = time.perf_counter()
-    with rt.engine.connect() as connection:
+    with rt.autocommit.connect() as connection:
         event = load_event(connection, event_id)
     if event is None or event.status != EventStatus.VERIFIED:
         return "not_pending"
@@ -212,15 +222,15 @@ def _process(
     detail = {"canonical_type": document["type"], "key": document["key"]}
     if fetched is not None:
         detail["object_key"] = fetched.object_key
-    if not move(connection, event.id, expected=EventStatus.VERIFIED, to=EventStatus.PROCESSED,
-                step="fetch", duration_ms=_ms(started), detail=detail):  # fmt: skip
-        return None
-    connection.execute(
-        SAVE_CANONICAL,
+    moved = connection.execute(
+        PROCESS_EVENT,
         {"id": event.id, "type": document["type"], "canonical": _dumps(document),
          "fetched": _dumps(fetched.object) if fetched else None,
-         "object_key": fetched.object_key if fetched else None},
-    )  # fmt: skip
+         "object_key": fetched.object_key if fetched else None,
+         "duration_ms": _ms(started), "detail": _dumps(detail)},
+    ).first()  # fmt: skip
+    if moved is None:
+        return None
     return plan_deliveries(connection, rt.config, event, document)
 
 

@@ -38,7 +38,7 @@ def request_flush(
         if not rt.redis.set(flush_key(destination), "1", nx=True, ex=60):
             return
         countdown = LINGER_SECONDS
-    dispatch.publish(rt.celery, dispatch.FLUSH, [destination], lane, countdown=countdown)
+    rt.publisher.publish(dispatch.FLUSH, [destination], lane, countdown=countdown)
 
 
 def publish_deliveries(rt: Runtime, planned: Iterable[Planned]) -> None:
@@ -46,7 +46,7 @@ def publish_deliveries(rt: Runtime, planned: Iterable[Planned]) -> None:
         if is_batched(rt.config, destination):
             request_flush(rt, destination, lane)
         else:
-            dispatch.publish(rt.celery, dispatch.DELIVER, [delivery_id], lane)
+            rt.publisher.publish(dispatch.DELIVER, [delivery_id], lane)
 
 
 def publish_delivery(rt: Runtime, delivery_id: int, lane: str, destination: str,
@@ -55,4 +55,4 @@ def publish_delivery(rt: Runtime, delivery_id: int, lane: str, destination: str,
     if is_batched(rt.config, destination):
         request_flush(rt, destination, lane, countdown=countdown or 0)
     else:
-        dispatch.publish(rt.celery, dispatch.DELIVER, [delivery_id], lane, countdown=countdown)
+        rt.publisher.publish(dispatch.DELIVER, [delivery_id], lane, countdown=countdown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import redis
 import requests
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 
 from pipeline.config import Config, load_config
 from pipeline.db import create_db_engine
+from pipeline.dispatch import Publisher, publisher_for
 from pipeline.http import build_session
 from pipeline.settings import Settings
 
@@ -31,6 +33,7 @@ class Runtime:
     redis: redis.Redis
     celery: Celery
     http: requests.Session
+    publisher: Publisher
     clock: Clock = field(default=time.time)
 
     @classmethod
@@ -42,7 +45,14 @@ class Runtime:
             redis=create_redis(settings),
             celery=celery,
             http=build_session(),
+            publisher=publisher_for(settings.effective_broker_url, celery),
         )
+
+    @cached_property
+    def autocommit(self) -> Engine:
+        """The same pool, each statement its own transaction: reads and single-statement writes
+        skip the BEGIN/COMMIT round trips a transaction costs."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,6 @@ class Settings:
     sandbox_port: int = 8100
     embedded_pg_port: int = 55432
     embedded_redis_port: int = 56379
-    receiver_workers: int = 4
     sweep_seconds: float = 5.0
     # fault injection for `make chaos`: the share of publishes after commit the receiver skips
     chaos_publish_failure_rate: float = 0.0
@@ -52,7 +51,6 @@ class Settings:
             sandbox_port=_int(env, "SANDBOX_PORT", 8100),
             embedded_pg_port=_int(env, "STACKWIRE_PG_PORT", 55432),
             embedded_redis_port=_int(env, "STACKWIRE_REDIS_PORT", 56379),
-            receiver_workers=_int(env, "STACKWIRE_RECEIVER_WORKERS", 4),
             sweep_seconds=float(env.get("STACKWIRE_SWEEP_SECONDS") or 5.0),
             chaos_publish_failure_rate=float(env.get("STACKWIRE_CHAOS_PUBLISH_FAILURE_RATE") or 0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

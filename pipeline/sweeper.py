@@ -106,7 +106,7 @@ def _events(rt: Runtime, status: str, task: str, lanes: list[str], grace: float)
             {"status": status, "lanes": lanes, "grace": grace, "redispatch": REDISPATCH_AFTER,
              "limit": BATCH},
         ).all()  # fmt: skip
-    return dispatch.publish_many(rt.celery, task, [(row.id, row.lane) for row in rows])
+    return dispatch.publish_many(rt.publisher, task, [(row.id, row.lane) for row in rows])
 
 
 def _deliveries(rt: Runtime, lanes: list[str], grace: float) -> int:
@@ -124,5 +124,5 @@ def _deliveries(rt: Runtime, lanes: list[str], grace: float) -> int:
                 flushed.add(row.destination)
                 request_flush(rt, row.destination, row.lane, countdown=0)
         else:
-            dispatch.publish(rt.celery, dispatch.DELIVER, [row.id], row.lane)
+            rt.publisher.publish(dispatch.DELIVER, [row.id], row.lane)
     return len(rows)

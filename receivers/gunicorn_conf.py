@@ -1,15 +1,16 @@
 """Gunicorn settings for the receiver, shared by `stackwire up`, docker-compose and the benchmark.
 
-Sync workers: each request is a short burst of CPU and two local round trips (PostgreSQL, Redis),
-so one request per process at a time, a few processes per core, is the fastest and simplest fit.
+Threaded workers (gthread): each request is a short burst of CPU and two local round trips
+(PostgreSQL, Redis); threads overlap those waits and keep connections alive. Measured against
+sync workers in `make bench` (docs/benchmarks.md).
 """
 
 import os
 
 bind = f"{os.environ.get('STACKWIRE_HOST', '127.0.0.1')}:{os.environ.get('STACKWIRE_PORT', '8000')}"
-workers = int(os.environ.get("STACKWIRE_RECEIVER_WORKERS", "4"))
-worker_class = os.environ.get("STACKWIRE_RECEIVER_WORKER_CLASS", "sync")
-threads = int(os.environ.get("STACKWIRE_RECEIVER_THREADS", "1"))
+workers = int(os.environ.get("STACKWIRE_RECEIVER_WORKERS", "2"))
+worker_class = os.environ.get("STACKWIRE_RECEIVER_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("STACKWIRE_RECEIVER_THREADS", "8"))
 # a request that takes this long is stuck: the worker is replaced
 timeout = 30
 graceful_timeout = 20

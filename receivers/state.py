@@ -28,7 +28,7 @@ class ReceiverState:
     clock: Clock = time.time
     _redis: redis.Redis | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
-    _direct: dispatch.DirectPublisher | None = field(default=None, repr=False)
+    _publisher: dispatch.Publisher | None = field(default=None, repr=False)
 
     def publish_verify(self, event_id: int, lane: str) -> bool:
         """After commit: queue verify. No publish retries in the request: the event is durable
@@ -36,18 +36,15 @@ class ReceiverState:
         skip_rate = self.settings.chaos_publish_failure_rate
         if skip_rate and random.random() < skip_rate:
             return False
-        if self.direct is not None:
-            return self.direct.publish(dispatch.VERIFY, [event_id], lane)
-        return dispatch.publish(self.celery, dispatch.VERIFY, [event_id], lane, retry=False)
+        return self.publisher.publish(dispatch.VERIFY, [event_id], lane)
 
     @property
-    def direct(self) -> dispatch.DirectPublisher | None:
-        """The one-LPUSH publisher, when the broker is Redis (RabbitMQ goes through kombu)."""
-        url = self.settings.effective_broker_url
-        if self._direct is None and url.startswith(("redis://", "rediss://")):
-            client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-            self._direct = dispatch.DirectPublisher(client)
-        return self._direct
+    def publisher(self) -> dispatch.Publisher:
+        if self._publisher is None:
+            self._publisher = dispatch.publisher_for(
+                self.settings.effective_broker_url, self.celery, retry=False
+            )
+        return self._publisher
 
     @property
     def redis(self) -> redis.Redis:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -187,5 +188,10 @@ class CanonicalEventSchema(_Strict):
 
 def validate_canonical(document: dict[str, Any]) -> dict[str, Any]:
     """Raises ValidationError when a provider module built an event outside the contract."""
-    loaded: dict[str, Any] = CanonicalEventSchema().load(document)
+    loaded: dict[str, Any] = _canonical_schema().load(document)
     return loaded
+
+
+@cache
+def _canonical_schema() -> CanonicalEventSchema:
+    return CanonicalEventSchema()  # reused: building a schema deep-copies all its fields

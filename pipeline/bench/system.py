@@ -45,8 +45,9 @@ class SystemUnderTest:
     config: Path = BENCH_CONFIG
     pool: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LANES, 1))
     beats: int = 1
-    receiver_workers: int = 4
-    receiver_worker_class: str = "sync"
+    receiver_workers: int = 2
+    receiver_worker_class: str = "gthread"
+    receiver_threads: int = 8
     sweep_seconds: float = 1.0
     extra_env: dict[str, str] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
@@ -101,6 +102,7 @@ class SystemUnderTest:
             "FLOWER_PORT": str(self.ports["flower"]),
             "STACKWIRE_RECEIVER_WORKERS": str(self.receiver_workers),
             "STACKWIRE_RECEIVER_WORKER_CLASS": self.receiver_worker_class,
+            "STACKWIRE_RECEIVER_THREADS": str(self.receiver_threads),
             "STACKWIRE_TASK_EVENTS": "0",
             "STACKWIRE_SWEEP_SECONDS": str(self.sweep_seconds),
             "STACKWIRE_LOG_FORMAT": "text",

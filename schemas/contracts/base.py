@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
@@ -29,9 +30,15 @@ class ContractReport:
         return bool(self.missing or self.invalid)
 
 
+@cache
+def _instance(schema: type[Schema]) -> Schema:
+    # building a schema deep-copies its declared fields; one instance per contract is reused
+    return schema()
+
+
 def check(schema: type[Schema], payload: Any) -> ContractReport:
     try:
-        schema().load(payload)
+        _instance(schema).load(payload)
     except ValidationError as exc:
         report = ContractReport()
         _sort(exc.messages, "", report)

@@ -95,7 +95,7 @@ def upgrade() -> None:
         sa.Column("last_redelivery_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("canonical_type", sa.Text(), nullable=True),
         sa.Column("canonical", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("fetched", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("fetched", postgresql.JSON(astext_type=sa.Text()), nullable=True),
         sa.Column("object_key", sa.Text(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
@@ -103,7 +103,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("source", "external_id", name="events_source_external_id_key"),
     )
-    op.create_index("events_object_key_idx", "events", ["object_key"], unique=False)
+    op.create_index(
+        "events_object_key_idx",
+        "events",
+        ["object_key"],
+        unique=False,
+        postgresql_where=sa.text("object_key IS NOT NULL"),
+    )
     op.create_index(
         "events_open_idx",
         "events",
@@ -111,7 +117,9 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("status IN ('received', 'verified')"),
     )
-    op.create_index("events_received_at_idx", "events", ["received_at"], unique=False)
+    op.create_index(
+        "events_received_at_idx", "events", ["received_at"], unique=False, postgresql_using="brin"
+    )
     op.create_table(
         "schema_drift",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),

@@ -62,10 +62,11 @@ class ThinkificApi:
 
     def find_or_create_user(
         self, email: str, first: str | None, last: str | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
+        """The user, and whether this call created it (a new user has no enrollments yet)."""
         user = self.find_user(email)
         if user is not None:
-            return user
+            return user, False
         body = {
             "email": email,
             "first_name": first or email.split("@", 1)[0],
@@ -78,9 +79,9 @@ class ThinkificApi:
             if user is None:
                 raise PermanentError("Thinkific refused the new user", reason="user_rejected",
                                      http_status=422)  # fmt: skip
-            return user
+            return user, False
         created: dict[str, Any] = response.json()
-        return created
+        return created, True
 
     def find_enrollment(self, user_id: Any, course_id: str) -> dict[str, Any] | None:
         params = {"query[user_id]": user_id, "query[course_id]": course_id}

@@ -34,10 +34,10 @@ class ThinkificDestination(DestinationProvider):
                            destination.timeout_seconds)  # fmt: skip
         email = require_email(event)
         if delivery.verb == "enroll":
-            user = api.find_or_create_user(email, *names(event))
+            user, new = api.find_or_create_user(email, *names(event))
             return {
                 "user_id": user["id"],
-                "enrollments": [_enroll(api, ctx, user["id"], c) for c in courses],
+                "enrollments": [_enroll(api, ctx, user["id"], c, new_user=new) for c in courses],
             }
         existing = api.find_user(email)
         if existing is None:
@@ -48,8 +48,11 @@ class ThinkificDestination(DestinationProvider):
         }
 
 
-def _enroll(api: ThinkificApi, ctx: DestinationContext, user_id: Any, course_id: str) -> Any:
-    existing = api.find_enrollment(user_id, course_id)
+def _enroll(
+    api: ThinkificApi, ctx: DestinationContext, user_id: Any, course_id: str, *, new_user: bool
+) -> Any:
+    # a user this very call created cannot be enrolled yet: no need to look first
+    existing = None if new_user else api.find_enrollment(user_id, course_id)
     now = iso_utc(ctx.now)
     if existing is None:
         body = {"course_id": int(course_id), "user_id": user_id, "activated_at": now}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import redis
@@ -43,3 +44,27 @@ def test_the_direct_message_matches_celerys_own_field_for_field(
 def test_a_broker_that_does_not_answer_is_reported_not_raised() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     assert dispatch.DirectPublisher(unreachable).publish(dispatch.VERIFY, [1], "payments") is False
+
+
+def test_a_countdown_travels_as_an_aware_eta_like_celerys(
+    settings: Settings, client: redis.Redis
+) -> None:
+    celery = create_celery(settings, task_events=False)
+    celery.send_task(
+        dispatch.DELIVER, args=[7], queue="enrollments", routing_key="enrollments", countdown=30
+    )
+    dispatch.DirectPublisher(client).publish(dispatch.DELIVER, [7], "enrollments", countdown=30)
+    ours, theirs = (json.loads(raw) for raw in client.lrange("enrollments", 0, -1))
+    ours_eta = datetime.fromisoformat(ours["headers"]["eta"])
+    theirs_eta = datetime.fromisoformat(theirs["headers"]["eta"])
+    assert ours_eta.tzinfo is not None and abs((ours_eta - theirs_eta).total_seconds()) < 2
+
+
+def test_the_runtime_publishes_directly_only_to_a_redis_broker(settings: Settings) -> None:
+    celery = create_celery(settings, task_events=False)
+    assert isinstance(
+        dispatch.publisher_for("redis://127.0.0.1:6379/0", celery), dispatch.DirectPublisher
+    )
+    assert isinstance(
+        dispatch.publisher_for("amqp://guest@127.0.0.1//", celery), dispatch.CeleryPublisher
+    )
