@@ -77,8 +77,11 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
     from pipeline.logging import configure_logging
 
     settings = _settings()
-    _config(settings)  # fail fast, with the key named, before Celery starts
+    config = _config(settings)  # fail fast, with the key named, before Celery starts
     configure_logging(settings, component=f"worker-{lane}")
+    if config.lanes[lane].nice:
+        # under load the kernel serves payments and enrollments first; pool children inherit it
+        os.nice(config.lanes[lane].nice)
     app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
     app.worker_main(
         ["worker", "-Q", f"{lane},maintenance", "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),

@@ -21,6 +21,7 @@ from schemas.canonical import CANONICAL_TYPES
 from schemas.config import LANES, ConfigSchema
 
 DEFAULT_ATTEMPT_WINDOWS = {"payments": 86_400.0, "enrollments": 86_400.0, "analytics": 21_600.0}
+DEFAULT_NICE = {"payments": 0, "enrollments": 0, "analytics": 10}
 # ${NAME} or ${NAME:-default}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -93,6 +94,7 @@ class LanePolicy:
     name: str
     attempt_window: float
     concurrency: int
+    nice: int
 
 
 @dataclass(frozen=True)
@@ -338,5 +340,6 @@ def _lanes(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, LanePolicy]:
             name=lane,
             attempt_window=given.get("attempt_window") or DEFAULT_ATTEMPT_WINDOWS[lane],
             concurrency=given.get("concurrency", 1),
+            nice=DEFAULT_NICE[lane] if given.get("nice") is None else given["nice"],
         )
     return lanes

@@ -19,15 +19,31 @@ from pipeline.providers.base import StoredEvent
 from pipeline.providers.registry import destination_provider
 from pipeline.queueing import Planned
 
-# every action of the event in one statement; a key planned before inserts nothing
+# every action of the event and the `plan` step in one statement; a key planned before inserts
+# nothing and is named in the step as already planned (another event about the same subject,
+# or a replay)
 INSERT_DELIVERIES = text(
     """
-    INSERT INTO deliveries (event_id, action, destination, lane, idempotency_key)
-    SELECT :event_id, action, destination, lane, key
-    FROM unnest(CAST(:actions AS text[]), CAST(:destinations AS text[]), CAST(:lanes AS text[]),
-                CAST(:keys AS text[])) AS planned(action, destination, lane, key)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, action, lane, destination
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:actions AS text[]), CAST(:destinations AS text[]),
+                             CAST(:lanes AS text[]), CAST(:keys AS text[]))
+            AS planned(action, destination, lane, key)
+    ), inserted AS (
+        INSERT INTO deliveries (event_id, action, destination, lane, idempotency_key)
+        SELECT :event_id, action, destination, lane, key FROM wanted
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id, action, lane, destination
+    ), step AS (
+        INSERT INTO event_steps (event_id, step, outcome, detail)
+        SELECT :event_id, 'plan',
+               CASE WHEN count(i.id) > 0 THEN 'planned' ELSE 'nothing_to_do' END,
+               jsonb_strip_nulls(jsonb_build_object(
+                   'planned', coalesce(jsonb_agg(i.id) FILTER (WHERE i.id IS NOT NULL), '[]'),
+                   'already_planned', (SELECT jsonb_agg(w.action) FROM wanted w
+                                       WHERE w.action NOT IN (SELECT action FROM inserted))))
+        FROM (SELECT 1) AS one LEFT JOIN inserted i ON true
+    )
+    SELECT id, action, lane, destination FROM inserted
     """
 )
 
@@ -60,12 +76,4 @@ def plan_deliveries(
          "lanes": [action_lane(config, a) for a in actions],
          "keys": [idempotency_key(document, a) for a in actions]},
     ).all()  # fmt: skip
-    planned: list[Planned] = [(row.id, row.lane, row.destination) for row in rows]
-    inserted = {row.action for row in rows}
-    already = [a.name for a in actions if a.name not in inserted]
-    detail: dict[str, Any] = {"planned": [p[0] for p in planned]}
-    if already:
-        # the same subject was planned before (another event about it, or a replay)
-        detail["already_planned"] = already
-    add_step(connection, event.id, "plan", "planned" if planned else "nothing_to_do", detail=detail)
-    return planned
+    return [(row.id, row.lane, row.destination) for row in rows]

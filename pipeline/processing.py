@@ -75,11 +75,11 @@ PROCESS_EVENT = text(
         UPDATE events SET status = 'processed', reason = NULL, updated_at = now(),
             canonical_type = :type, canonical = CAST(:canonical AS jsonb),
             fetched = CAST(:fetched AS json), object_key = :object_key
-        WHERE id = :id AND status = 'verified'
+        WHERE id = :id AND status = :expected
         RETURNING id
     )
     INSERT INTO event_steps (event_id, step, outcome, duration_ms, detail)
-    SELECT id, 'fetch', 'processed', :duration_ms, CAST(:detail AS jsonb) FROM moved
+    SELECT id, :step, 'processed', :duration_ms, CAST(:detail AS jsonb) FROM moved
     RETURNING event_id
     """
 )
@@ -117,36 +117,31 @@ def verify_event(rt: Runtime, event_id: int) -> str:
     if not report.broken and not (report.unknown and rejects_unknown):
         verdict = provider.verify(ctx, event, payload)
     drifted = bool(report.missing or report.invalid or report.unknown)
+    quarantine = report.broken or (report.unknown and rejects_unknown)
+    if not fetches(provider) and not drifted and verdict is None:
+        # nothing to fetch (the payload is the whole event): verified and processed in one
+        # transaction, saving a broker hop and a round of reads
+        result = provider.canonicalize(ctx, event, payload, None)
+        return _settle(rt, event, result, None, started, expected=EventStatus.RECEIVED)
     # the common case is one statement: no transaction round trips around it
     with rt.engine.begin() if drifted or verdict else rt.autocommit.connect() as connection:
         if drifted:
             record_drift(connection, event.source, event.provider_type, event.id, report)
-        if report.broken or (report.unknown and rejects_unknown):
+        if quarantine:
             return quarantine_event(connection, event, payload, report)
-        outcome = _apply_verdict(connection, event.id, verdict, "verify", started)
-        if outcome is not None:
-            return outcome
+        if verdict is not None:
+            return _apply_verdict(connection, event.id, verdict, "verify", started)
         detail = {"unknown_fields": report.unknown[:20]} if report.unknown else None
         if not move(connection, event.id, expected=EventStatus.RECEIVED, to=EventStatus.VERIFIED,
                     step="verify", duration_ms=_ms(started), detail=detail):  # fmt: skip
             return "not_pending"
-    if not fetches(provider):
-        # nothing to fetch (the payload is the whole event): save a broker hop and go on here
-        return _fetch_inline(rt, event)
     rt.publisher.publish(dispatch.FETCH, [event.id], event.lane)
     return EventStatus.VERIFIED
 
 
-def _fetch_inline(rt: Runtime, event: StoredEvent) -> str:
-    try:
-        return fetch_event(rt, event.id)
-    except RetryableError:
-        # retries belong to the fetch task: hand the (already verified) event over to it
-        rt.publisher.publish(dispatch.FETCH, [event.id], event.lane)
-        return EventStatus.VERIFIED
-    except PermanentError as exc:
-        fail_event(rt, event.id, exc, "fetch")
-        return EventStatus.FAILED
+def _step(expected: str) -> str:
+    """The step that settles an event: `fetch`, or `verify` when a payload needed no fetch."""
+    return "verify" if expected == EventStatus.RECEIVED else "fetch"
 
 
 def fetches(provider: SourceProvider) -> bool:
@@ -164,15 +159,28 @@ def fetch_event(rt: Runtime, event_id: int) -> str:
     payload = parse_stored(provider, event)
     fetched = provider.fetch(ctx, event, payload)
     result = provider.canonicalize(ctx, event, payload, fetched)
+    return _settle(rt, event, result, fetched, started, expected=EventStatus.VERIFIED)
+
+
+def _settle(
+    rt: Runtime,
+    event: StoredEvent,
+    result: dict[str, Any] | Verdict,
+    fetched: Fetched | None,
+    started: float,
+    *,
+    expected: str,
+) -> str:
+    """One transaction: the ordering guard, then a verdict, or the canonical event, the contact
+    and the deliveries; published after it commits."""
     with rt.engine.begin() as connection:
         if fetched is not None and not _newest_state(connection, event, fetched):
             result = Verdict("ignore", "superseded_by_newer_state")
-        outcome = _apply_verdict(connection, event.id, result, "fetch", started)
-        if outcome is not None or isinstance(result, Verdict):
-            return outcome or "not_pending"
-        planned = _process(
-            connection, rt=rt, event=event, document=result, fetched=fetched, started=started
-        )
+        if isinstance(result, Verdict):
+            return _apply_verdict(connection, event.id, result, _step(expected), started,
+                                  expected=expected)  # fmt: skip
+        planned = _process(connection, rt=rt, event=event, document=result, fetched=fetched,
+                           started=started, expected=expected)  # fmt: skip
     if planned is None:
         return "not_pending"
     publish_deliveries(rt, planned)
@@ -211,6 +219,7 @@ def _process(
     document: dict[str, Any],
     fetched: Fetched | None,
     started: float,
+    expected: str,
 ) -> list[tuple[int, str, str]] | None:
     try:
         validate_canonical(document)
@@ -227,7 +236,8 @@ def _process(
         {"id": event.id, "type": document["type"], "canonical": _dumps(document),
          "fetched": _dumps(fetched.object) if fetched else None,
          "object_key": fetched.object_key if fetched else None,
-         "duration_ms": _ms(started), "detail": _dumps(detail)},
+         "duration_ms": _ms(started), "detail": _dumps(detail), "expected": expected,
+         "step": _step(expected)},
     ).first()  # fmt: skip
     if moved is None:
         return None
@@ -242,11 +252,14 @@ def _contract_report(
 
 
 def _apply_verdict(
-    connection: Connection, event_id: int, verdict: object, step: str, started: float
-) -> str | None:
-    if not isinstance(verdict, Verdict):
-        return None
-    expected = EventStatus.RECEIVED if step == "verify" else EventStatus.VERIFIED
+    connection: Connection,
+    event_id: int,
+    verdict: Verdict,
+    step: str,
+    started: float,
+    *,
+    expected: str = EventStatus.RECEIVED,
+) -> str:
     status = VERDICT_STATUS[verdict.outcome]
     moved = move(connection, event_id, expected=expected, to=status, step=step,
                  reason=verdict.reason, duration_ms=_ms(started))  # fmt: skip

@@ -83,6 +83,8 @@ class LaneSchema(Schema):
 
     attempt_window = Duration()
     concurrency = fields.Int(load_default=1, validate=validate.Range(1, 64))
+    # CPU priority of the lane's workers (Unix nice, 0-19): analytics yields to money and access
+    nice = fields.Int(load_default=None, validate=validate.Range(0, 19))
 
 
 class SourceSchema(Schema):

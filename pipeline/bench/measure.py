@@ -73,7 +73,8 @@ def redis_commands(client: redis.Redis) -> int:
 
 @dataclass
 class MemoryWatch:
-    """Peak resident memory of each process, sampled every half second while running."""
+    """Peak resident memory of the largest single process of each component (a gunicorn worker,
+    a Celery pool child...), sampled every half second while running."""
 
     system: SystemUnderTest
     peaks: dict[str, float] = field(default_factory=dict)

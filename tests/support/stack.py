@@ -116,7 +116,9 @@ class Stack:
         )
 
 
-def build_stack(database_url: str, redis_url: str, log_dir: Path) -> Stack:
+def build_stack(
+    database_url: str, redis_url: str, log_dir: Path, *, broker_url: str | None = None
+) -> Stack:
     sandbox_state = SandboxState(seed=7)
     sandbox = ThreadedServer(create_sandbox_app(sandbox_state), free_port())
     receiver_port = free_port()
@@ -125,6 +127,7 @@ def build_stack(database_url: str, redis_url: str, log_dir: Path) -> Stack:
         "SANDBOX_PORT": str(sandbox.port), "STACKWIRE_PORT": str(receiver_port),
         "STACKWIRE_DATA_DIR": str(log_dir), "STACKWIRE_LOG_FORMAT": "text", "LOG_LEVEL": "INFO",
         "STACKWIRE_TASK_EVENTS": "0", "STACKWIRE_SWEEP_SECONDS": "1",
+        **({"BROKER_URL": broker_url} if broker_url else {}),
     }  # fmt: skip
     settings = Settings.from_env(env)
     config = load_config(settings.config_path, settings.env)
