@@ -34,7 +34,8 @@ def render(results: Results, command: str) -> str:
         "",
         f"Made with `{command}` on {results.machine.get('date')}. Every figure is measured on the real "
         "servers (PostgreSQL and Redis started for the run, on loopback), with the load generator "
-        "on the same cores as the system. Nothing here is asserted by a test.",
+        "on the same cores as the system. Nothing here is asserted by a test. Where the time goes "
+        "and what was cut: `docs/performance.md`; projections past one machine: `docs/scaling.md`.",
         "",
         "| machine | |",
         "|---|---|",
