@@ -9,6 +9,7 @@ process is restarted, as `stackwire up` does.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -83,6 +84,10 @@ class SystemUnderTest:
         for server in (self.redis_server, self.postgres):
             if server is not None:
                 server.stop()
+        if not os.environ.get("STACKWIRE_KEEP_BENCH_DATA"):
+            # the servers' data (hundreds of MB a run) goes; the logs stay for a post-mortem
+            for data in ("postgres", "redis"):
+                shutil.rmtree(self.root / data, ignore_errors=True)
 
     def log(self, message: str) -> None:
         with (self.root / "harness.log").open("a") as out:
