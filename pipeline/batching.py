@@ -112,7 +112,7 @@ def _send(rt: Runtime, destination_name: str, claimed: list[Claimed]) -> int:
     destination, provider = destination_of(rt, destination_name)
     ctx = context(rt, destination)
     started = time.time()
-    with call_scope(ratelimit.throttle_for(rt.redis, destination)) as scope:
+    with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
         try:
             results = provider.perform_batch(ctx, [(c.ref, c.event) for c in claimed])
         except INFRASTRUCTURE_ERRORS:

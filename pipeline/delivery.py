@@ -186,7 +186,7 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
         return held
     ctx = context(rt, destination)
     started = time.time()
-    with call_scope(ratelimit.throttle_for(rt.redis, destination)) as scope:
+    with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
         try:
             result = provider.perform(ctx, claimed.ref, claimed.event)
         except INFRASTRUCTURE_ERRORS:

@@ -100,10 +100,6 @@ class Throttle:
             time.sleep(wait)
 
 
-def throttle_for(client: redis.Redis, destination: DestinationConfig) -> Throttle:
-    return Throttle(client, destination)
-
-
 def pause(client: redis.Redis, destination: str, seconds: float) -> None:
     """Every worker stops sending to `destination` for `seconds` (a 429's Retry-After)."""
     client.eval(PAUSE_SCRIPT, 1, _keys(destination)[1], max(seconds, 0.001))

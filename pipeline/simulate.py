@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,14 @@ import requests
 from pipeline.signing import timestamped_hmac_header
 
 CREATE_CHUNK = 200
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
 
 
 @dataclass
@@ -44,10 +52,7 @@ class Report:
     event_ids: list[str] = field(default_factory=list)
 
     def percentile(self, share: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
+        return percentile(self.latencies_ms, share)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,8 +192,3 @@ def purchases(
     deliveries = plan_deliveries(events, redeliver, seed)
     return send_all(f"{receiver_url}/webhooks/{source}", deliveries, stripe_signer(secret),
                     rate=rate, concurrency=concurrency)  # fmt: skip
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

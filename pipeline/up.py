@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import requests
 
@@ -138,9 +137,3 @@ def up(settings: Settings, config: Config, *, sandbox: bool = True) -> int:
             server.stop()
         say("stopped")
     return 0
-
-
-def data_path(settings: Settings, *parts: str) -> Path:
-    path = settings.data_dir.resolve().joinpath(*parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path

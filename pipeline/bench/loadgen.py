@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from pipeline.simulate import percentile
+
 
 @dataclass
 class Request:
@@ -47,10 +49,7 @@ class LoadReport:
         return self.sent / self.elapsed if self.elapsed else 0.0
 
     def percentile(self, share: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
+        return percentile(self.latencies_ms, share)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:

@@ -41,11 +41,3 @@ def source_provider(name: str) -> SourceProvider | None:
 
 def destination_provider(name: str) -> DestinationProvider | None:
     return _registry()[1].get(name)
-
-
-def source_providers() -> dict[str, SourceProvider]:
-    return dict(_registry()[0])
-
-
-def destination_providers() -> dict[str, DestinationProvider]:
-    return dict(_registry()[1])

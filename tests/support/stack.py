@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,13 @@ def build_stack(
     )
     runtime = Runtime.build(settings, create_celery(settings, task_events=False), config=config)
     return Stack(settings, sandbox_state, sandbox, receiver, runtime, log_dir=log_dir)
+
+
+def serve_sandbox(seed: int) -> Iterator[tuple[ThreadedServer, SandboxState]]:
+    """A sandbox on a loopback port for one test module: `yield from serve_sandbox(seed)`."""
+    state = SandboxState(seed=seed)
+    server = ThreadedServer(create_sandbox_app(state), free_port())
+    try:
+        yield server, state
+    finally:
+        server.stop()

@@ -19,14 +19,12 @@ from pipeline.http import build_session
 from pipeline.providers.activecampaign.destination import DESTINATION
 from pipeline.providers.activecampaign.source import SOURCE
 from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, StoredEvent
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import Fault, SandboxState
 from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "activecampaign"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -147,10 +145,7 @@ def test_list_status_changes_are_versioned_per_list_and_contact() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=5)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(5)
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ from pipeline.errors import ConfigurationError, ContractError
 from pipeline.http import build_session
 from pipeline.providers.acuity import SOURCE
 from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
-from pipeline.sandbox.app import create_sandbox_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
-from tests.support.servers import free_port
-from tests.support.stack import ThreadedServer
+from tests.support.stack import serve_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "acuity"
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -235,9 +233,8 @@ def test_an_appointment_without_a_usable_time_is_a_contract_error(
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[str]:
-    server = ThreadedServer(create_sandbox_app(), free_port())
-    yield server.url
-    server.stop()
+    for server, _state in serve_sandbox(0):
+        yield server.url
 
 
 def schedule(sandbox: str) -> bytes:

@@ -22,11 +22,9 @@ from pipeline.errors import ConfigurationError, ContractError
 from pipeline.http import build_session
 from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
 from pipeline.providers.calendly import SOURCE, external_id
-from pipeline.sandbox.app import create_sandbox_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, serve_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "calendly"
 API = "https://api.calendly.com"
@@ -271,9 +269,8 @@ def test_an_invitee_of_another_event_is_refused_before_any_request() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[str]:
-    server = ThreadedServer(create_sandbox_app(), free_port())
-    yield server.url
-    server.stop()
+    for server, _state in serve_sandbox(0):
+        yield server.url
 
 
 def book(sandbox: str) -> dict[str, Any]:

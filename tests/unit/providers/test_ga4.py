@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
 
 from pipeline import canonical
 from pipeline.config import DestinationConfig
@@ -28,36 +27,11 @@ from pipeline.providers.ga4 import (
     event_params,
     requests_of,
 )
+from tests.support.canned import Answer, Canned
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ga4"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
 NO_CONTENT = (204, None, {})
-Answer = tuple[int, Any, dict[str, str]]
-
-
-class Canned(BaseAdapter):
-    """Answers each request with the next queued (status, body, headers); keeps what was sent."""
-
-    def __init__(self, *answers: Answer) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        status, body, headers = self.answers.pop(0) if self.answers else NO_CONTENT
-        response = requests.Response()
-        response.status_code = status
-        response._content = b"" if body is None else json.dumps(body).encode()
-        response.headers.update(headers)
-        response.url, response.request = request.url or "", request
-        return response
-
-    def close(self) -> None:
-        pass
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.body or b"{}") for r in self.sent]
 
 
 def send(
@@ -71,7 +45,7 @@ def send(
         burst=None, lane=None, timeout_seconds=2.0, circuit_threshold=5, circuit_cooldown=30.0,
         options=loaded,
     )  # fmt: skip
-    wire, session = Canned(*answers), requests.Session()
+    wire, session = Canned(*answers, default=NO_CONTENT), requests.Session()
     session.mount("https://", wire)
     ctx = DestinationContext(destination=destination, config=None, http=session,  # type: ignore[arg-type]
                              redis=None, now=NOW)  # type: ignore[arg-type]  # fmt: skip

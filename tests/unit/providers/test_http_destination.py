@@ -19,10 +19,8 @@ from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.http import build_session
 from pipeline.providers.base import DeliveryRef, DestinationContext
 from pipeline.providers.http_destination import DESTINATION, HttpOptions, render
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import Fault, SandboxState
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 SECRET = "whsec_c3RhY2t3aXJlLW91dGJvdW5kLWh0dHAtc2lnbmluZzE="  # the orders-hook's, 60-generic.toml
 EVENT = canonical.event(
@@ -38,10 +36,7 @@ DELIVERY = DeliveryRef(id=7, action="orders-hook.send", verb="send",
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=3)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(3)
 
 
 @pytest.fixture

@@ -12,46 +12,20 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from marshmallow import ValidationError
-from requests.adapters import BaseAdapter
 
 from pipeline import canonical
 from pipeline.config import DestinationConfig
 from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
 from pipeline.providers.base import DeliveryRef, DestinationContext
 from pipeline.providers.hubspot import DESTINATION, HubSpotOptions, until_reset
+from tests.support.canned import Answer, Canned
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hubspot"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
-Answer = tuple[int, Any, dict[str, str]]
 
 
 def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
-
-
-class Canned(BaseAdapter):
-    """Answers each request with the next queued (status, body, headers); keeps what was sent."""
-
-    def __init__(self, *answers: Answer) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        status, body, headers = self.answers.pop(0)
-        response = requests.Response()
-        response.status_code = status
-        response._content = b"" if body is None else json.dumps(body).encode()
-        response.headers.update(headers)
-        response.url, response.request = request.url or "", request
-        return response
-
-    def close(self) -> None:
-        pass
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.body or b"{}") for r in self.sent]
 
 
 def send(

@@ -28,12 +28,10 @@ from pipeline.providers.base import (
     Verdict,
 )
 from pipeline.providers.kajabi import DESTINATION, SOURCE
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import SandboxState
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 HOOK = json.loads((Path(__file__).parents[2] / "fixtures" / "kajabi" / "purchase.json").read_text())
 GRANT = {"type": "purchase.completed", "key": "stripe:cs_9", "contact": {"email": "Ada@Example.com",
@@ -54,10 +52,7 @@ class Cache(dict[str, Any]):
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=9)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(9)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from pipeline.providers.base import (
 )
 from pipeline.providers.kit.destination import DESTINATION, KitApi
 from pipeline.providers.kit.source import KitLegacyOptions, KitLegacySource, KitSource
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import Fault, SandboxState
 from pipeline.settings import Settings
 from pipeline.signing import timestamped_hmac_hex
@@ -35,8 +34,7 @@ from receivers.schemes.base import SignatureError, SignedRequest, Verified
 from receivers.schemes.kit import SCHEME
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "kit"
 NEW, LEGACY = KitSource(), KitLegacySource()
@@ -259,10 +257,7 @@ def test_a_legacy_body_maps_by_the_sources_event(
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=3)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(3)
 
 
 @pytest.fixture

@@ -26,12 +26,10 @@ from pipeline.http import build_session
 from pipeline.providers._paypal_mapping import minor_units
 from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
 from pipeline.providers.paypal import SOURCE, linked_id, postback_body
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import SandboxState
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
-from tests.support.servers import free_port
-from tests.support.stack import ThreadedServer
+from tests.support.stack import serve_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "paypal"
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
@@ -367,10 +365,8 @@ def test_the_postback_carries_the_event_byte_for_byte() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[str, SandboxState]]:
-    state = SandboxState(seed=3)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server.url, state
-    server.stop()
+    for server, state in serve_sandbox(3):
+        yield server.url, state
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.http import build_session, call_scope
 from pipeline.providers.base import DeliveryRef, DestinationContext
 from pipeline.providers.slack import DESTINATION, REDACTED_PATH, SlackOptions, message
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import Fault, SandboxState
 from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 TOKEN = "XsandboxSecret01"  # the team-slack webhook's last part, 60-generic.toml
 DELIVERY = DeliveryRef(id=1, action="team-slack.notify", verb="notify",
@@ -49,10 +48,7 @@ def booking(starts_at: str, zone: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=5)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(5)
 
 
 @pytest.fixture

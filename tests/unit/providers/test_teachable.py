@@ -29,12 +29,10 @@ from pipeline.providers.base import (
     Verdict,
 )
 from pipeline.providers.teachable import DESTINATION, SOURCE
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import SandboxState
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "teachable"
 
@@ -45,10 +43,7 @@ def body(name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=5)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(5)
 
 
 @pytest.fixture

@@ -28,12 +28,10 @@ from pipeline.providers.base import (
     Verdict,
 )
 from pipeline.providers.registry import destination_provider, source_provider
-from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import SandboxState
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.servers import free_port
-from tests.support.stack import CONFIG, ThreadedServer
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "thinkific"
 SOURCE = source_provider("thinkific")
@@ -48,10 +46,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
-    state = SandboxState(seed=3)
-    server = ThreadedServer(create_sandbox_app(state), free_port())
-    yield server, state
-    server.stop()
+    yield from serve_sandbox(3)
 
 
 @pytest.fixture
