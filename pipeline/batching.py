@@ -102,9 +102,12 @@ def flush(rt: Runtime, destination_name: str) -> int:
 
 def _claimed(row: Any) -> Claimed:
     ref = DeliveryRef(
-        id=row.id, action=row.action, verb=row.action.split(".", 1)[1],
-        idempotency_key=row.idempotency_key, attempt=row.attempts,
-    )  # fmt: skip
+        id=row.id,
+        action=row.action,
+        verb=row.action.split(".", 1)[1],
+        idempotency_key=row.idempotency_key,
+        attempt=row.attempts,
+    )
     return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
 
 
@@ -152,9 +155,11 @@ def _record_results(
             connection.execute(INSERT_ATTEMPT, attempts)
             connection.execute(
                 MARK_DELIVERED,
-                {"ids": [c.ref.id for c in delivered],
-                 "results": [json.dumps(results[c.ref.id], default=str) for c in delivered]},
-            )  # fmt: skip
+                {
+                    "ids": [c.ref.id for c in delivered],
+                    "results": [json.dumps(results[c.ref.id], default=str) for c in delivered],
+                },
+            )
     failures = [c for c in claimed if not isinstance(results.get(c.ref.id), dict)]
     for item in failures:
         error = results.get(item.ref.id)

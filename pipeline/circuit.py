@@ -69,8 +69,9 @@ return 0
 def gate(client: redis.Redis, destination: DestinationConfig) -> str:
     """closed (go), probe (go: you are the probe), open or paused (hold)."""
     name = destination.name
-    verdict = client.eval(GATE, 3, _pause_key(name), _key(name), f"{_key(name)}:probe",
-                          destination.circuit_cooldown)  # fmt: skip
+    verdict = client.eval(
+        GATE, 3, _pause_key(name), _key(name), f"{_key(name)}:probe", destination.circuit_cooldown
+    )
     return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
 
 

@@ -51,8 +51,10 @@ def check_config() -> None:
     """Validate the config file named by STACKWIRE_CONFIG."""
     settings = _settings()
     config = _config(settings)
-    click.echo(f"{settings.config_path}: {len(config.sources)} sources, "
-               f"{len(config.destinations)} destinations, {len(config.flows)} flows: valid")  # fmt: skip
+    click.echo(
+        f"{settings.config_path}: {len(config.sources)} sources, "
+        f"{len(config.destinations)} destinations, {len(config.flows)} flows: valid"
+    )
 
 
 @main.command()
@@ -68,9 +70,13 @@ def migrate() -> None:
 @click.option("--lane", type=click.Choice(LANES), required=True)
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--name", default=None, help="Node name (default: the lane); unique per host.")
-@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default=None,
-              help="Celery pool (default prefork, or STACKWIRE_WORKER_POOL): only prefork enforces "
-                   "task time limits.")  # fmt: skip
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo", "threads"]),
+    default=None,
+    help="Celery pool (default prefork, or STACKWIRE_WORKER_POOL): only prefork enforces "
+    "task time limits.",
+)
 def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> None:
     """Run a Celery worker consuming one lane."""
     from pipeline.celery_app import create_celery
@@ -84,10 +90,22 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
         os.nice(config.lanes[lane].nice)
     app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
     app.worker_main(
-        ["worker", "-Q", f"{lane},maintenance", "-n", f"{name or lane}@%h", "--concurrency", str(concurrency),
-         "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
-         "--pool", pool or os.environ.get("STACKWIRE_WORKER_POOL", "prefork")]
-    )  # fmt: skip
+        [
+            "worker",
+            "-Q",
+            f"{lane},maintenance",
+            "-n",
+            f"{name or lane}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            settings.log_level,
+            "--without-gossip",
+            "--without-mingle",
+            "--pool",
+            pool or os.environ.get("STACKWIRE_WORKER_POOL", "prefork"),
+        ]
+    )
 
 
 @main.command()
@@ -121,16 +139,33 @@ def sandbox(port: int | None) -> None:
     """Serve the provider sandbox (every emulated provider API) on one port."""
     settings = _settings()
     os.environ["SANDBOX_PORT"] = str(port or settings.sandbox_port)
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
-                              "python:pipeline.sandbox.gunicorn_conf",
-                              "pipeline.sandbox.app:create_sandbox_app()"])  # fmt: skip
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:pipeline.sandbox.gunicorn_conf",
+            "pipeline.sandbox.app:create_sandbox_app()",
+        ],
+    )
 
 
 @main.command()
 def receiver() -> None:
     """Serve the webhook receiver under gunicorn."""
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:receivers.gunicorn_conf",
-                              "receivers.app:create_app()"])  # fmt: skip
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:receivers.gunicorn_conf",
+            "receivers.app:create_app()",
+        ],
+    )
 
 
 @main.command()
@@ -172,10 +207,14 @@ def simulate(
     report = sim.purchases(
         receiver_url=f"http://{settings.host}:{settings.port}",
         sandbox_url=f"http://127.0.0.1:{settings.sandbox_port}",
-        source=source, secret=configured.signing_secrets[0], count=count, rate=rate,
-        concurrency=concurrency, redeliver=redeliver,
+        source=source,
+        secret=configured.signing_secrets[0],
+        count=count,
+        rate=rate,
+        concurrency=concurrency,
+        redeliver=redeliver,
         price=price or next(iter(config.products), "price_1PgafmB7WZ01zgkW6dKueIc5"),
-    )  # fmt: skip
+    )
     click.echo(json.dumps(report.as_dict(), indent=2))
 
 

@@ -226,10 +226,20 @@ def _first_error(messages: Any, prefix: str = "") -> str:
 
 def _provider_options(kind: str, name: str, spec: dict[str, Any], schema: Any) -> dict[str, Any]:
     common = {
-        "provider", "signing_secrets", "api_base", "tolerance_seconds", "on_unknown_fields",
-        "max_body_bytes", "enabled", "rate_limit", "burst", "lane", "timeout_seconds", "circuit",
+        "provider",
+        "signing_secrets",
+        "api_base",
+        "tolerance_seconds",
+        "on_unknown_fields",
+        "max_body_bytes",
+        "enabled",
+        "rate_limit",
+        "burst",
+        "lane",
+        "timeout_seconds",
+        "circuit",
         "contract_version",
-    }  # fmt: skip
+    }
     extra = {k: v for k, v in spec.items() if k not in common}
     if schema is None:
         if extra:

@@ -57,16 +57,34 @@ def quarantine_event(
     connection: Connection, event: StoredEvent, payload: Any, report: ContractReport
 ) -> str:
     """A payload that broke its contract: kept, dead-lettered as schema drift, alerted, replayable."""
-    if not move(connection, event.id, expected=EventStatus.RECEIVED, to=EventStatus.QUARANTINED,
-                step="verify", reason="schema_drift",
-                detail={"missing": report.missing[:20], "invalid": report.invalid[:20],
-                        "unknown": report.unknown[:20]}):  # fmt: skip
+    if not move(
+        connection,
+        event.id,
+        expected=EventStatus.RECEIVED,
+        to=EventStatus.QUARANTINED,
+        step="verify",
+        reason="schema_drift",
+        detail={
+            "missing": report.missing[:20],
+            "invalid": report.invalid[:20],
+            "unknown": report.unknown[:20],
+        },
+    ):
         return "not_pending"
     problems = report.missing + report.invalid + report.unknown
     error = "payload broke its contract: " + ", ".join(problems[:10])
-    _insert(connection, event_id=event.id, delivery_id=None, step="verify",
-            failure_class="contract", reason="schema_drift", error=error, trace=None,
-            payload=payload, fetched=None)  # fmt: skip
+    _insert(
+        connection,
+        event_id=event.id,
+        delivery_id=None,
+        step="verify",
+        failure_class="contract",
+        reason="schema_drift",
+        error=error,
+        trace=None,
+        payload=payload,
+        fetched=None,
+    )
     return EventStatus.QUARANTINED
 
 
@@ -76,20 +94,41 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
     with rt.engine.begin() as connection:
         # an inline fetch fails a `verified` event from the verify task: accept either open status
         moved = any(
-            move(connection, event_id, expected=status, to=EventStatus.FAILED, step=step,
-                 reason=exc.reason, detail={"error": message})
+            move(
+                connection,
+                event_id,
+                expected=status,
+                to=EventStatus.FAILED,
+                step=step,
+                reason=exc.reason,
+                detail={"error": message},
+            )
             for status in EventStatus.OPEN
-        )  # fmt: skip
+        )
         if not moved:
             return
         body: bytes = connection.execute(
             text("SELECT body FROM events WHERE id = :id"), {"id": event_id}
         ).scalar_one()
-        _insert(connection, event_id=event_id, delivery_id=None, step=step,
-                failure_class=exc.failure_class, reason=exc.reason, error=message,
-                trace=trace_of(exc), payload=_as_json(bytes(body)), fetched=None)  # fmt: skip
-        raise_alert(connection, "dead_letter", f"event:{step}",
-                    f"An event failed at {step}: {message}", severity="critical")  # fmt: skip
+        _insert(
+            connection,
+            event_id=event_id,
+            delivery_id=None,
+            step=step,
+            failure_class=exc.failure_class,
+            reason=exc.reason,
+            error=message,
+            trace=trace_of(exc),
+            payload=_as_json(bytes(body)),
+            fetched=None,
+        )
+        raise_alert(
+            connection,
+            "dead_letter",
+            f"event:{step}",
+            f"An event failed at {step}: {message}",
+            severity="critical",
+        )
 
 
 def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> None:
@@ -103,14 +142,29 @@ def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> N
         event_id, action, destination = row
         snapshot = connection.execute(EVENT_SNAPSHOT, {"id": event_id}).first()
         canonical, fetched = snapshot if snapshot else (None, None)
-        _insert(connection, event_id=event_id, delivery_id=delivery_id, step=f"deliver:{action}",
-                failure_class=exc.failure_class, reason=exc.reason, error=exc.message,
-                trace=trace_of(exc), payload=canonical, fetched=fetched)  # fmt: skip
-        raise_alert(connection, "dead_letter", f"destination:{destination}",
-                    f"{action} failed for good ({exc.failure_class}): {redact(exc.message)}",
-                    severity="critical")  # fmt: skip
-    log.warning("delivery dead-lettered", extra={"delivery_id": delivery_id, "action": action,
-                                                 "failure_class": exc.failure_class})  # fmt: skip
+        _insert(
+            connection,
+            event_id=event_id,
+            delivery_id=delivery_id,
+            step=f"deliver:{action}",
+            failure_class=exc.failure_class,
+            reason=exc.reason,
+            error=exc.message,
+            trace=trace_of(exc),
+            payload=canonical,
+            fetched=fetched,
+        )
+        raise_alert(
+            connection,
+            "dead_letter",
+            f"destination:{destination}",
+            f"{action} failed for good ({exc.failure_class}): {redact(exc.message)}",
+            severity="critical",
+        )
+    log.warning(
+        "delivery dead-lettered",
+        extra={"delivery_id": delivery_id, "action": action, "failure_class": exc.failure_class},
+    )
 
 
 @dataclass(frozen=True)
@@ -137,12 +191,19 @@ def replay(rt: Runtime, dead_letter_id: int) -> ReplayResult:
         if target is None or isinstance(target, str):
             return ReplayResult(dead_letter_id, target or "not_replayable")
         connection.execute(
-            text("UPDATE dead_letters SET status = 'replayed', replayed_at = now(), "
-                 "replay_count = replay_count + 1 WHERE id = :id"),
+            text(
+                "UPDATE dead_letters SET status = 'replayed', replayed_at = now(), "
+                "replay_count = replay_count + 1 WHERE id = :id"
+            ),
             {"id": dead_letter_id},
-        )  # fmt: skip
-        add_step(connection, event_id, "replay", "requested",
-                 detail={"dead_letter": dead_letter_id, "step": step})  # fmt: skip
+        )
+        add_step(
+            connection,
+            event_id,
+            "replay",
+            "requested",
+            detail={"dead_letter": dead_letter_id, "step": step},
+        )
     task, item_id, lane = target
     if task == dispatch.DELIVER:
         publish_deliveries(rt, [(item_id, lane, _destination_of(rt, item_id))])

@@ -138,12 +138,18 @@ class AttemptRecord:
 
     def row(self, delivery_id: int, number: int) -> dict[str, Any]:
         return {
-            "delivery_id": delivery_id, "number": number, "started_at": iso_utc(self.started_at),
-            "duration_ms": round(self.duration_ms, 3), "outcome": self.outcome,
-            "http_status": self.http_status, "error_class": self.error_class,
-            "error": self.error, "request": self.request,
-            "response_excerpt": self.response_excerpt, "worker": worker_name(),
-        }  # fmt: skip
+            "delivery_id": delivery_id,
+            "number": number,
+            "started_at": iso_utc(self.started_at),
+            "duration_ms": round(self.duration_ms, 3),
+            "outcome": self.outcome,
+            "http_status": self.http_status,
+            "error_class": self.error_class,
+            "error": self.error,
+            "request": self.request,
+            "response_excerpt": self.response_excerpt,
+            "worker": worker_name(),
+        }
 
 
 def worker_name() -> str:
@@ -159,9 +165,12 @@ def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Cla
         return None
     action = row.action
     ref = DeliveryRef(
-        id=row.id, action=action, verb=action.split(".", 1)[1],
-        idempotency_key=row.idempotency_key, attempt=row.attempts,
-    )  # fmt: skip
+        id=row.id,
+        action=action,
+        verb=action.split(".", 1)[1],
+        idempotency_key=row.idempotency_key,
+        attempt=row.attempts,
+    )
     return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
 
 
@@ -169,8 +178,9 @@ def destination_of(rt: Runtime, name: str) -> tuple[DestinationConfig, Destinati
     destination = rt.config.destinations.get(name)
     provider = destination_provider(destination.provider) if destination else None
     if destination is None or provider is None:
-        raise ConfigurationError(f"destination {name!r} is no longer in the config",
-                                 reason="unknown_destination")  # fmt: skip
+        raise ConfigurationError(
+            f"destination {name!r} is no longer in the config", reason="unknown_destination"
+        )
     return destination, provider
 
 
@@ -224,10 +234,12 @@ def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -
         return None
     with rt.engine.begin() as connection:
         connection.execute(
-            text("UPDATE deliveries SET status = 'held', attempts = attempts - 1, lease_until = NULL,"
-                 " updated_at = now() WHERE id = ANY(:ids) AND status = 'in_flight'"),
+            text(
+                "UPDATE deliveries SET status = 'held', attempts = attempts - 1, lease_until = NULL,"
+                " updated_at = now() WHERE id = ANY(:ids) AND status = 'in_flight'"
+            ),
             {"ids": ids},
-        )  # fmt: skip
+        )
     return "held"
 
 
@@ -308,9 +320,13 @@ def retry_later(rt: Runtime, delivery_id: int, exc: RetryableError) -> str:
     with rt.engine.begin() as connection:
         connection.execute(
             RETRYING,
-            {"id": delivery_id, "delay": delay, "error": redact(exc.message)[:500],
-             "published": publishable},
-        )  # fmt: skip
+            {
+                "id": delivery_id,
+                "delay": delay,
+                "error": redact(exc.message)[:500],
+                "published": publishable,
+            },
+        )
     if publishable:
         publish_delivery(rt, delivery_id, lane, destination_name, countdown=delay)
     return "retrying"

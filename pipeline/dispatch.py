@@ -105,8 +105,12 @@ class DirectPublisher:
     what it publishes. Only for a Redis broker: with RabbitMQ the receiver uses `publish`.
     """
 
-    EMBED: ClassVar[dict[str, None]] = {"callbacks": None, "errbacks": None, "chain": None,
-                                        "chord": None}  # fmt: skip
+    EMBED: ClassVar[dict[str, None]] = {
+        "callbacks": None,
+        "errbacks": None,
+        "chain": None,
+        "chord": None,
+    }
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -119,28 +123,46 @@ class DirectPublisher:
         # a countdown travels as an aware ISO 8601 `eta`, as Celery writes it
         eta = (
             (datetime.now(UTC) + timedelta(seconds=countdown)).isoformat()
-            if countdown and countdown > 0 else None
-        )  # fmt: skip
+            if countdown and countdown > 0
+            else None
+        )
         body = json.dumps([args, {}, self.EMBED]).encode()
         headers: dict[str, object] = {
-            "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": eta,
-            "expires": None, "group": None, "group_index": None, "retries": 0,
-            "timelimit": [None, None], "root_id": task_id, "parent_id": None,
-            "argsrepr": json.dumps(args), "kwargsrepr": "{}", "origin": self.origin,
-            "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None,
+            "lang": "py",
+            "task": task,
+            "id": task_id,
+            "shadow": None,
+            "eta": eta,
+            "expires": None,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "root_id": task_id,
+            "parent_id": None,
+            "argsrepr": json.dumps(args),
+            "kwargsrepr": "{}",
+            "origin": self.origin,
+            "ignore_result": None,
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
             "stamps": {},
-        }  # fmt: skip
+        }
         envelope = {
             "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
             "content-type": "application/json",
             "headers": headers,
             "properties": {
-                "correlation_id": task_id, "reply_to": str(uuid.uuid4()), "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": lane}, "priority": 0,
-                "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+                "correlation_id": task_id,
+                "reply_to": str(uuid.uuid4()),
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": lane},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
             },
-        }  # fmt: skip
+        }
         return json.dumps(envelope).encode()
 
     def publish(
@@ -150,7 +172,9 @@ class DirectPublisher:
             # priority 0 lives in the list named after the queue (kombu's `_q_for_pri`)
             self.client.lpush(lane, self.message(task, args, lane, countdown=countdown))
         except RedisError as exc:
-            log.warning("publish failed; the sweeper will publish it",
-                        extra={"task": task, "lane": lane, "error": type(exc).__name__})  # fmt: skip
+            log.warning(
+                "publish failed; the sweeper will publish it",
+                extra={"task": task, "lane": lane, "error": type(exc).__name__},
+            )
             return False
         return True

@@ -21,19 +21,29 @@ def record_drift(
     connection: Connection, source: str, provider_type: str, event_id: int, report: ContractReport
 ) -> None:
     rows = [
-        {"source": source, "provider_type": provider_type, "kind": kind, "field": name,
-         "event_id": event_id}
-        for kind, names in (("missing", report.missing), ("invalid", report.invalid),
-                            ("unknown", report.unknown))
+        {
+            "source": source,
+            "provider_type": provider_type,
+            "kind": kind,
+            "field": name,
+            "event_id": event_id,
+        }
+        for kind, names in (
+            ("missing", report.missing),
+            ("invalid", report.invalid),
+            ("unknown", report.unknown),
+        )
         for name in names[:50]
-    ]  # fmt: skip
+    ]
     if not rows:
         return
     connection.execute(RECORD_DRIFT, rows)
     fields = ", ".join(sorted({str(row["field"]) for row in rows})[:5])
     severity = "critical" if report.broken else "warning"
     raise_alert(
-        connection, "schema_drift", f"{source}:{provider_type}",
+        connection,
+        "schema_drift",
+        f"{source}:{provider_type}",
         f"{source} {provider_type} payloads drifted from the contract ({fields}).",
         severity=severity,
-    )  # fmt: skip
+    )

@@ -97,12 +97,35 @@ class EmbeddedPostgres:
         user = _run_as_root_user(pgdata)
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [str(_pg_bin("initdb")), "-D", str(pgdata), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, user=user,
-            )  # fmt: skip
-        argv = [str(_pg_bin("postgres")), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port),
-                "-k", str(pgdata), "-c", "max_connections=200", "-c", "fsync=on"]  # fmt: skip
+                [
+                    str(_pg_bin("initdb")),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+            )
+        argv = [
+            str(_pg_bin("postgres")),
+            "-D",
+            str(pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(pgdata),
+            "-c",
+            "max_connections=200",
+            "-c",
+            "fsync=on",
+        ]
         return argv, user
 
     def start(self, log_path: Path) -> str:
@@ -151,12 +174,23 @@ class EmbeddedRedis:
     def argv(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [
-            str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()),
+            str(redis_server_binary()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
             # queued tasks must survive a restart: append-only file, fsync every second
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no",
-        ]  # fmt: skip
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+        ]
 
     def start(self, log_path: Path) -> str:
         log = log_path.open("ab")

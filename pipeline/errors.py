@@ -20,8 +20,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 # our own database, Redis or broker is unreachable: the work is fine, the task itself is retried
 INFRASTRUCTURE_ERRORS = (
-    OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, BrokerError,
-)  # fmt: skip
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BrokerError,
+)
 
 
 class FailureClass:
@@ -84,10 +88,14 @@ def classify(exc: Exception, subject: str) -> PipelineError:
     if isinstance(exc, PipelineError):
         return exc
     if isinstance(exc, SoftTimeLimitExceeded):
-        return RetryableError(f"{subject} did not answer within the task's time limit",
-                              reason="time_limit")  # fmt: skip
+        return RetryableError(
+            f"{subject} did not answer within the task's time limit", reason="time_limit"
+        )
     if isinstance(exc, requests.RequestException):
         # a truncated or undecodable answer: transport trouble, not a verdict on the request
         return RetryableError(f"{subject}: {type(exc).__name__}", reason="transport_error")
-    return PermanentError(f"unexpected {type(exc).__name__} in {subject}", reason="internal_error",
-                          failure_class=FailureClass.INTERNAL)  # fmt: skip
+    return PermanentError(
+        f"unexpected {type(exc).__name__} in {subject}",
+        reason="internal_error",
+        failure_class=FailureClass.INTERNAL,
+    )

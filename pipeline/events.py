@@ -75,9 +75,16 @@ def move(
     """Moves the event from `expected` to `to` and records the step; False if it was not there."""
     moved = connection.execute(
         MOVE_EVENT,
-        {"id": event_id, "expected": expected, "to": to, "reason": reason, "step": step,
-         "duration_ms": duration_ms, "detail": _json(detail, reason)},
-    ).first()  # fmt: skip
+        {
+            "id": event_id,
+            "expected": expected,
+            "to": to,
+            "reason": reason,
+            "step": step,
+            "duration_ms": duration_ms,
+            "detail": _json(detail, reason),
+        },
+    ).first()
     return moved is not None
 
 
@@ -92,9 +99,14 @@ def add_step(
 ) -> None:
     connection.execute(
         ADD_STEP,
-        {"id": event_id, "step": step, "outcome": outcome, "duration_ms": duration_ms,
-         "detail": _json(detail, None)},
-    )  # fmt: skip
+        {
+            "id": event_id,
+            "step": step,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+            "detail": _json(detail, None),
+        },
+    )
 
 
 def _json(detail: dict[str, Any] | None, reason: str | None) -> str | None:

@@ -53,8 +53,9 @@ def probe_circuits(rt: Runtime) -> dict[str, str]:
     for name in held:
         destination = rt.config.destinations.get(name)
         if destination is None:
-            gone = ConfigurationError(f"destination {name!r} is no longer in the config",
-                                      reason="unknown_destination")  # fmt: skip
+            gone = ConfigurationError(
+                f"destination {name!r} is no longer in the config", reason="unknown_destination"
+            )
             report[name] = f"dead-lettered {dead_letter_destination(rt, name, gone)}"
             continue
         gate = circuit.gate(rt.redis, destination)
@@ -86,11 +87,13 @@ def dead_letter_destination(rt: Runtime, destination: str, exc: PipelineError) -
         ids: list[int] = list(
             connection.execute(
                 # not `in_flight`: a worker may still be sending it; its lease ends first
-                text("SELECT id FROM deliveries WHERE destination = :d AND status IN "
-                     "('pending', 'retrying', 'held')"),
+                text(
+                    "SELECT id FROM deliveries WHERE destination = :d AND status IN "
+                    "('pending', 'retrying', 'held')"
+                ),
                 {"d": destination},
             ).scalars()
-        )  # fmt: skip
+        )
     for delivery_id in ids:
         dead_letter_delivery(rt, delivery_id, exc)
     return len(ids)

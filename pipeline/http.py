@@ -158,8 +158,10 @@ class ApiClient:
         """Sends one request; raises RetryableError/PermanentError unless 2xx or in `accept`."""
         url = self.base_url + path
         if (path and not path.startswith("/")) or not same_origin(url, self.base_url):
-            raise ContractError(f"refusing a request path outside {self.provider}'s api_base",
-                                reason="bad_request_path")  # fmt: skip
+            raise ContractError(
+                f"refusing a request path outside {self.provider}'s api_base",
+                reason="bad_request_path",
+            )
         merged = {**self.headers, **(headers or {})}
         scope = _scope.get()
         if scope is not None and scope.throttle is not None:

@@ -61,9 +61,13 @@ def resolve_contact(connection: Connection, contact: Mapping[str, Any] | None) -
     address = contact["email"]
     contact_id: int = connection.execute(
         UPSERT_CONTACT,
-        {"hash": email_hash(address), "email": address.strip(),
-         "first": contact.get("first_name"), "last": contact.get("last_name")},
-    ).scalar_one()  # fmt: skip
+        {
+            "hash": email_hash(address),
+            "email": address.strip(),
+            "first": contact.get("first_name"),
+            "last": contact.get("last_name"),
+        },
+    ).scalar_one()
     links = [
         {"contact_id": contact_id, "kind": kind, "value": value}
         for kind, value in (contact.get("external_ids") or {}).items()

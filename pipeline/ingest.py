@@ -93,16 +93,27 @@ class EventWriter:
         digest = hashlib.sha256(event.body).digest()
         status, reason = _initial_status(event)
         params = (
-            event.source, event.provider, event.external_id, event.provider_type,
-            event.lane or "analytics", status, reason, event.body,
-            json.dumps(dict(event.headers)), digest, event.secret_index,
-        )  # fmt: skip
+            event.source,
+            event.provider,
+            event.external_id,
+            event.provider_type,
+            event.lane or "analytics",
+            status,
+            reason,
+            event.body,
+            json.dumps(dict(event.headers)),
+            digest,
+            event.secret_index,
+        )
         row = self._execute(RECORD_EVENT, params)
         event_id, inserted, stored_digest, lane = row
         if inserted:
             if event.quarantine:
-                self._execute(RECORD_QUARANTINE, {"event_id": event_id, "reason": event.quarantine},
-                              fetch=False)  # fmt: skip
+                self._execute(
+                    RECORD_QUARANTINE,
+                    {"event_id": event_id, "reason": event.quarantine},
+                    fetch=False,
+                )
                 return Recorded(event_id, "quarantined", lane)
             return Recorded(event_id, "accepted" if event.lane else "ignored", lane)
         if bytes(stored_digest) == digest:
@@ -122,10 +133,14 @@ class EventWriter:
         payload = {"body_sha256": digest.hex(), "headers": dict(event.headers)}
         self._execute(
             RECORD_CONFLICT,
-            {"subject": event.source, "message": message, "event_id": event_id,
-             "payload": json.dumps(payload)},
+            {
+                "subject": event.source,
+                "message": message,
+                "event_id": event_id,
+                "payload": json.dumps(payload),
+            },
             fetch=False,
-        )  # fmt: skip
+        )
 
     def _execute(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, fetch: bool = True

@@ -81,7 +81,15 @@ def configure_logging(settings: Settings, *, component: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # per-task "received"/"succeeded" lines cost more than the tasks; failures still log
-    quiet = ("urllib3", "werkzeug", "celery.redirected", "kombu", "amqp", "alembic",
-             "celery.app.trace", "celery.worker.strategy")  # fmt: skip
+    quiet = (
+        "urllib3",
+        "werkzeug",
+        "celery.redirected",
+        "kombu",
+        "amqp",
+        "alembic",
+        "celery.app.trace",
+        "celery.worker.strategy",
+    )
     for noisy in quiet:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -71,9 +71,12 @@ def plan_deliveries(
         return []
     rows = connection.execute(
         INSERT_DELIVERIES,
-        {"event_id": event.id, "actions": [a.name for a in actions],
-         "destinations": [a.destination for a in actions],
-         "lanes": [action_lane(config, a) for a in actions],
-         "keys": [idempotency_key(document, a) for a in actions]},
-    ).all()  # fmt: skip
+        {
+            "event_id": event.id,
+            "actions": [a.name for a in actions],
+            "destinations": [a.destination for a in actions],
+            "lanes": [action_lane(config, a) for a in actions],
+            "keys": [idempotency_key(document, a) for a in actions],
+        },
+    ).all()
     return [(row.id, row.lane, row.destination) for row in rows]

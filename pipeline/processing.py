@@ -132,8 +132,15 @@ def verify_event(rt: Runtime, event_id: int) -> str:
         if verdict is not None:
             return _apply_verdict(connection, event.id, verdict, "verify", started)
         detail = {"unknown_fields": report.unknown[:20]} if report.unknown else None
-        if not move(connection, event.id, expected=EventStatus.RECEIVED, to=EventStatus.VERIFIED,
-                    step="verify", duration_ms=_ms(started), detail=detail):  # fmt: skip
+        if not move(
+            connection,
+            event.id,
+            expected=EventStatus.RECEIVED,
+            to=EventStatus.VERIFIED,
+            step="verify",
+            duration_ms=_ms(started),
+            detail=detail,
+        ):
             return "not_pending"
     rt.publisher.publish(dispatch.FETCH, [event.id], event.lane)
     return EventStatus.VERIFIED
@@ -177,10 +184,18 @@ def _settle(
         if fetched is not None and not _newest_state(connection, event, fetched):
             result = Verdict("ignore", "superseded_by_newer_state")
         if isinstance(result, Verdict):
-            return _apply_verdict(connection, event.id, result, _step(expected), started,
-                                  expected=expected)  # fmt: skip
-        planned = _process(connection, rt=rt, event=event, document=result, fetched=fetched,
-                           started=started, expected=expected)  # fmt: skip
+            return _apply_verdict(
+                connection, event.id, result, _step(expected), started, expected=expected
+            )
+        planned = _process(
+            connection,
+            rt=rt,
+            event=event,
+            document=result,
+            fetched=fetched,
+            started=started,
+            expected=expected,
+        )
     if planned is None:
         return "not_pending"
     publish_deliveries(rt, planned)
@@ -225,20 +240,29 @@ def _process(
         validate_canonical(document)
     except ValidationError as exc:
         # our mapping built something outside the canonical contract: a bug of ours
-        raise PermanentError(f"canonical event invalid: {exc.messages}", reason="bad_canonical",
-                             failure_class="internal") from exc  # fmt: skip
+        raise PermanentError(
+            f"canonical event invalid: {exc.messages}",
+            reason="bad_canonical",
+            failure_class="internal",
+        ) from exc
     resolve_contact(connection, document.get("contact"))
     detail = {"canonical_type": document["type"], "key": document["key"]}
     if fetched is not None:
         detail["object_key"] = fetched.object_key
     moved = connection.execute(
         PROCESS_EVENT,
-        {"id": event.id, "type": document["type"], "canonical": _dumps(document),
-         "fetched": _dumps(fetched.object) if fetched else None,
-         "object_key": fetched.object_key if fetched else None,
-         "duration_ms": _ms(started), "detail": _dumps(detail), "expected": expected,
-         "step": _step(expected)},
-    ).first()  # fmt: skip
+        {
+            "id": event.id,
+            "type": document["type"],
+            "canonical": _dumps(document),
+            "fetched": _dumps(fetched.object) if fetched else None,
+            "object_key": fetched.object_key if fetched else None,
+            "duration_ms": _ms(started),
+            "detail": _dumps(detail),
+            "expected": expected,
+            "step": _step(expected),
+        },
+    ).first()
     if moved is None:
         return None
     return plan_deliveries(connection, rt.config, event, document)
@@ -261,8 +285,15 @@ def _apply_verdict(
     expected: str = EventStatus.RECEIVED,
 ) -> str:
     status = VERDICT_STATUS[verdict.outcome]
-    moved = move(connection, event_id, expected=expected, to=status, step=step,
-                 reason=verdict.reason, duration_ms=_ms(started))  # fmt: skip
+    moved = move(
+        connection,
+        event_id,
+        expected=expected,
+        to=status,
+        step=step,
+        reason=verdict.reason,
+        duration_ms=_ms(started),
+    )
     return status if moved else "not_pending"
 
 

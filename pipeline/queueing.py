@@ -49,8 +49,9 @@ def publish_deliveries(rt: Runtime, planned: Iterable[Planned]) -> None:
             rt.publisher.publish(dispatch.DELIVER, [delivery_id], lane)
 
 
-def publish_delivery(rt: Runtime, delivery_id: int, lane: str, destination: str,
-                     *, countdown: float | None = None) -> None:  # fmt: skip
+def publish_delivery(
+    rt: Runtime, delivery_id: int, lane: str, destination: str, *, countdown: float | None = None
+) -> None:
     """One delivery again, after a wait (retry, rate limit): its own task or its destination's flush."""
     if is_batched(rt.config, destination):
         request_flush(rt, destination, lane, countdown=countdown or 0)

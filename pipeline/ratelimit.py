@@ -22,8 +22,11 @@ class Throttled(RetryableError):  # noqa: N818 - a condition, not a failure
     """No token for a while (rate limit, or a 429 pause): the action is deferred, not failed."""
 
     def __init__(self, destination: str, wait: float) -> None:
-        super().__init__(f"{destination} is rate limited for {wait:.1f} s", retry_after=wait,
-                         reason="rate_limited")  # fmt: skip
+        super().__init__(
+            f"{destination} is rate limited for {wait:.1f} s",
+            retry_after=wait,
+            reason="rate_limited",
+        )
 
 
 # Returns seconds to wait (0 = a token was taken). KEYS: bucket, pause. ARGV: rate, capacity.

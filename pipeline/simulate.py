@@ -56,11 +56,15 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "sent": self.sent, "statuses": dict(self.statuses), "errors": dict(self.errors),
+            "sent": self.sent,
+            "statuses": dict(self.statuses),
+            "errors": dict(self.errors),
             "per_second": round(self.sent / self.elapsed, 1) if self.elapsed else 0.0,
-            "p50_ms": round(self.percentile(0.50), 2), "p99_ms": round(self.percentile(0.99), 2),
-            "elapsed_s": round(self.elapsed, 2), "unique_events": len(set(self.event_ids)),
-        }  # fmt: skip
+            "p50_ms": round(self.percentile(0.50), 2),
+            "p99_ms": round(self.percentile(0.99), 2),
+            "elapsed_s": round(self.elapsed, 2),
+            "unique_events": len(set(self.event_ids)),
+        }
 
 
 class RateGate:
@@ -90,10 +94,14 @@ def create_purchases(
     with requests.Session() as session:
         for start in range(0, count, CREATE_CHUNK):
             specs = [
-                {"email": f"buyer{run}{i}@example.com", "name": f"Buyer {i}", "price": price,
-                 "amount": amount}
+                {
+                    "email": f"buyer{run}{i}@example.com",
+                    "name": f"Buyer {i}",
+                    "price": price,
+                    "amount": amount,
+                }
                 for i in range(start, min(start + CREATE_CHUNK, count))
-            ]  # fmt: skip
+            ]
             response = session.post(
                 f"{sandbox_url}/_sandbox/stripe/purchases", json=specs, timeout=60
             )
@@ -168,8 +176,10 @@ def send_all(
 
 def stripe_signer(secret: str) -> Callable[[bytes], dict[str, str]]:
     def sign(body: bytes) -> dict[str, str]:
-        return {"Content-Type": "application/json",
-                "Stripe-Signature": timestamped_hmac_header(secret, body, int(time.time()))}  # fmt: skip
+        return {
+            "Content-Type": "application/json",
+            "Stripe-Signature": timestamped_hmac_header(secret, body, int(time.time())),
+        }
 
     return sign
 
@@ -190,5 +200,10 @@ def purchases(
 ) -> Report:
     events = create_purchases(sandbox_url, count, price=price, amount=amount)
     deliveries = plan_deliveries(events, redeliver, seed)
-    return send_all(f"{receiver_url}/webhooks/{source}", deliveries, stripe_signer(secret),
-                    rate=rate, concurrency=concurrency)  # fmt: skip
+    return send_all(
+        f"{receiver_url}/webhooks/{source}",
+        deliveries,
+        stripe_signer(secret),
+        rate=rate,
+        concurrency=concurrency,
+    )

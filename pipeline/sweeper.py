@@ -103,9 +103,14 @@ def _events(rt: Runtime, status: str, task: str, lanes: list[str], grace: float)
     with rt.engine.begin() as connection:
         rows = connection.execute(
             DUE_EVENTS,
-            {"status": status, "lanes": lanes, "grace": grace, "redispatch": REDISPATCH_AFTER,
-             "limit": BATCH},
-        ).all()  # fmt: skip
+            {
+                "status": status,
+                "lanes": lanes,
+                "grace": grace,
+                "redispatch": REDISPATCH_AFTER,
+                "limit": BATCH,
+            },
+        ).all()
     return dispatch.publish_many(rt.publisher, task, [(row.id, row.lane) for row in rows])
 
 

@@ -65,14 +65,43 @@ def children(settings: Settings, config: Config, *, sandbox: bool = True) -> lis
     py = sys.executable
     found: list[Child] = []
     if sandbox:
-        found.append(Child("sandbox", [py, "-m", "gunicorn", "-c", "python:pipeline.sandbox.gunicorn_conf",
-                                       "pipeline.sandbox.app:create_sandbox_app()"], env))  # fmt: skip
-    found.append(Child("receiver", [py, "-m", "gunicorn", "-c", "python:receivers.gunicorn_conf",
-                                    "receivers.app:create_app()"], env))  # fmt: skip
+        found.append(
+            Child(
+                "sandbox",
+                [
+                    py,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:pipeline.sandbox.gunicorn_conf",
+                    "pipeline.sandbox.app:create_sandbox_app()",
+                ],
+                env,
+            )
+        )
+    found.append(
+        Child(
+            "receiver",
+            [
+                py,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:receivers.gunicorn_conf",
+                "receivers.app:create_app()",
+            ],
+            env,
+        )
+    )
     for lane in LANES:
         concurrency = str(config.lanes[lane].concurrency)
-        found.append(Child(f"worker-{lane}", [py, "-m", "pipeline.cli", "worker", "--lane", lane,
-                                              "--concurrency", concurrency], env))  # fmt: skip
+        found.append(
+            Child(
+                f"worker-{lane}",
+                [py, "-m", "pipeline.cli", "worker", "--lane", lane, "--concurrency", concurrency],
+                env,
+            )
+        )
     found.append(Child("beat", [py, "-m", "pipeline.cli", "beat"], env))
     found.append(Child("flower", [py, "-m", "pipeline.cli", "flower"], env))
     return found

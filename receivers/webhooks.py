@@ -62,9 +62,11 @@ def receive(source_name: str) -> Response:
             "database unavailable; asked the provider to retry", extra={"source": source.name}
         )
         raise ApiError(
-            503, "temporarily_unavailable", "Stackwire cannot store events right now; retry later.",
+            503,
+            "temporarily_unavailable",
+            "Stackwire cannot store events right now; retry later.",
             retry_after=5,
-        ) from None  # fmt: skip
+        ) from None
     if recorded.outcome == "accepted":
         state.publish_verify(recorded.event_id, recorded.lane)
     response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
@@ -82,8 +84,10 @@ def _identify(
     except BadPayload as exc:
         raise ApiError(400, exc.code, exc.message) from None
     except Exception as exc:
-        log.error("could not identify a signed event; quarantined",
-                  extra={"source": source.name, "error": type(exc).__name__})  # fmt: skip
+        log.error(
+            "could not identify a signed event; quarantined",
+            extra={"source": source.name, "error": type(exc).__name__},
+        )
         digest = hashlib.sha256(body).hexdigest()
         return Identified(f"sha256:{digest}", "unidentified"), "unidentified"
 

@@ -59,11 +59,31 @@ def lane_of(canonical_type: str) -> str:
 # ISO 4217 minor-unit exponents that are not 2 (iso.org list one, 2024). A purchase `amount` is an
 # integer in minor units of its currency: 2112 USD cents, 1500 JPY yen, 1250 KWD fils (1.250 KWD).
 CURRENCY_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
-                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
-}  # fmt: skip
+}
 _DECIMAL_AMOUNT = re.compile(r"^[0-9]{1,18}(?:\.[0-9]{1,8})?$")
 
 

@@ -47,9 +47,11 @@ def _build_runtime_after_fork(**_: Any) -> None:
 def _bind_log_context(task_id: str, task: Task, args: tuple[Any, ...], **_: Any) -> None:
     delivery = task.request.delivery_info or {}
     pipeline_logging.bind(
-        task_id=task_id, task=task.name, lane=delivery.get("routing_key"),
+        task_id=task_id,
+        task=task.name,
+        lane=delivery.get("routing_key"),
         subject=args[0] if args else None,
-    )  # fmt: skip
+    )
 
 
 @task_postrun.connect

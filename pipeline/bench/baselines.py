@@ -74,8 +74,10 @@ def minimal_app() -> Callable[[Environ, StartResponse], Iterable[bytes]]:
         if row is not None:
             broker.lpush("bench_minimal", json.dumps({"id": row[0]}))
         answer = json.dumps({"status": "accepted"}).encode()
-        start_response("202 Accepted", [("Content-Type", "application/json"),
-                                         ("Content-Length", str(len(answer)))])  # fmt: skip
+        start_response(
+            "202 Accepted",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))],
+        )
         return [answer]
 
     return app

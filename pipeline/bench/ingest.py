@@ -36,8 +36,13 @@ def start_baselines(system: SystemUnderTest) -> dict[str, str]:
     for name, target in ENDPOINTS.items():
         port = free_port()
         env = {**system.env, "STACKWIRE_PORT": str(port)}
-        system.add(Child(name, [sys.executable, "-m", "gunicorn", "-c", "python:receivers.gunicorn_conf",
-                                target], env))  # fmt: skip
+        system.add(
+            Child(
+                name,
+                [sys.executable, "-m", "gunicorn", "-c", "python:receivers.gunicorn_conf", target],
+                env,
+            )
+        )
         urls[name] = f"http://127.0.0.1:{port}"
     time.sleep(3)  # gunicorn boots its workers
     return urls
@@ -56,10 +61,17 @@ def measure(system: SystemUnderTest, levels: tuple[int, ...], per_level: int) ->
                 requests = [traffic.signed_stripe(event) for event in events]
                 send(url, requests[: per_level // 10], concurrency=concurrency)  # warm up
                 report = send(url, requests[per_level // 10 :], concurrency=concurrency)
-                rows.append(IngestRow(endpoint, concurrency, round(report.per_second),
-                                      round(report.percentile(0.5), 2), round(report.percentile(0.99), 2),
-                                      sum(report.errors.values()) + sum(
-                                          n for s, n in report.statuses.items() if s >= 300)))  # fmt: skip
+                rows.append(
+                    IngestRow(
+                        endpoint,
+                        concurrency,
+                        round(report.per_second),
+                        round(report.percentile(0.5), 2),
+                        round(report.percentile(0.99), 2),
+                        sum(report.errors.values())
+                        + sum(n for s, n in report.statuses.items() if s >= 300),
+                    )
+                )
     finally:
         for name in ENDPOINTS:
             system.hold(name)

@@ -58,11 +58,13 @@ def check(
     with engine.connect() as connection:
         logged: set[str] = set(connection.execute(text("SELECT external_id FROM events")).scalars())
         expected: dict[str, int] = dict(
-            connection.execute(text(
-                "SELECT action, count(*) FROM deliveries WHERE action IN "
-                "('courses.enroll', 'email.subscribe') GROUP BY action"
-            )).all()
-        )  # fmt: skip
+            connection.execute(
+                text(
+                    "SELECT action, count(*) FROM deliveries WHERE action IN "
+                    "('courses.enroll', 'email.subscribe') GROUP BY action"
+                )
+            ).all()
+        )
         dead = connection.execute(
             text("SELECT count(*) FROM dead_letters WHERE status = 'open'")
         ).scalar()
@@ -81,6 +83,10 @@ def check(
         stuck=stuck,
         dead=int(dead or 0),
         drain_seconds=round(seconds, 1),
-        details={"enrolled": enrolled, "subscribed": subscribed, "planned": expected,
-                 "analytics": summary.get("mixpanel", {}).get("effects", {})},
-    )  # fmt: skip
+        details={
+            "enrolled": enrolled,
+            "subscribed": subscribed,
+            "planned": expected,
+            "analytics": summary.get("mixpanel", {}).get("effects", {}),
+        },
+    )

@@ -48,32 +48,44 @@ def render(results: Results, command: str) -> str:
         "## Raw figures",
         "",
         "```json",
-        json.dumps({"e2e": results.e2e, "scaling": results.scaling, "isolation": results.isolation},
-                   indent=1, default=str),
+        json.dumps(
+            {"e2e": results.e2e, "scaling": results.scaling, "isolation": results.isolation},
+            indent=1,
+            default=str,
+        ),
         "```",
         "",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines)
 
 
 def ingest_section(results: Results) -> list[str]:
-    lines = ["## Ingest: signed Stripe webhooks", "",
-             "Same gunicorn configuration (`receivers/gunicorn_conf.py`) for all three endpoints, in the "
-             "same run. The minimal durable endpoint checks the HMAC, does one INSERT and one LPUSH "
-             "(`pipeline/bench/baselines.py`).", "",
-             "| endpoint | senders | webhooks/s | p50 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Ingest: signed Stripe webhooks",
+        "",
+        "Same gunicorn configuration (`receivers/gunicorn_conf.py`) for all three endpoints, in the "
+        "same run. The minimal durable endpoint checks the HMAC, does one INSERT and one LPUSH "
+        "(`pipeline/bench/baselines.py`).",
+        "",
+        "| endpoint | senders | webhooks/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in results.ingest:
-        lines.append(f"| {row.endpoint} | {row.concurrency} | {row.per_second} | {row.p50_ms} | "
-                     f"{row.p99_ms} | {row.errors} |")  # fmt: skip
+        lines.append(
+            f"| {row.endpoint} | {row.concurrency} | {row.per_second} | {row.p50_ms} | "
+            f"{row.p99_ms} | {row.errors} |"
+        )
     at32 = {row.endpoint: row for row in results.ingest if row.concurrency == 32}
     receiver, minimal = at32.get("receiver"), at32.get("minimal durable endpoint")
     if receiver and minimal:
-        lines += ["", f"At 32 senders: {receiver.per_second}/s is "
-                  f"{receiver.per_second / max(minimal.per_second, 1) * 100:.0f} % of the minimal endpoint; "
-                  f"target 1,500/s: {verdict(receiver.per_second, 1500, higher_is_better=True)}; "
-                  f"p99 {receiver.p99_ms} ms against 25 ms: "
-                  f"{verdict(receiver.p99_ms, 25, higher_is_better=False)}."]  # fmt: skip
+        lines += [
+            "",
+            f"At 32 senders: {receiver.per_second}/s is "
+            f"{receiver.per_second / max(minimal.per_second, 1) * 100:.0f} % of the minimal endpoint; "
+            f"target 1,500/s: {verdict(receiver.per_second, 1500, higher_is_better=True)}; "
+            f"p99 {receiver.p99_ms} ms against 25 ms: "
+            f"{verdict(receiver.p99_ms, 25, higher_is_better=False)}.",
+        ]
     return [*lines, ""]
 
 
@@ -85,9 +97,12 @@ def e2e_section(results: Results) -> list[str]:
     rss = e2e.get("peak_rss_mb", {})
     worker_rss = max((v for k, v in rss.items() if k.startswith("worker")), default=None)
     lines = [
-        "## End to end: webhook in -> enrollment, subscription and analytics event delivered", "",
-        f"{e2e['purchases']} purchases sent as fast as 16 senders go; one worker process per lane.", "",
-        "| figure | value | target |", "|---|---|---|",
+        "## End to end: webhook in -> enrollment, subscription and analytics event delivered",
+        "",
+        f"{e2e['purchases']} purchases sent as fast as 16 senders go; one worker process per lane.",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
         f"| purchases/s (first receipt to last delivery) | {e2e['per_second']} | 200: "
         f"{verdict(e2e['per_second'], 200, higher_is_better=True)} |",
         f"| CPU ms per purchase, Stackwire (receiver, workers, Beat, PostgreSQL, Redis) | "
@@ -101,16 +116,24 @@ def e2e_section(results: Results) -> list[str]:
         f"{verdict(worker_rss, 150, higher_is_better=False)} |",
         f"| largest receiver process, MB resident | {rss.get('receiver')} | 100: "
         f"{verdict(rss.get('receiver'), 100, higher_is_better=False)} |",
-        "", "CPU ms per purchase by component: " +
-        ", ".join(f"{k} {v}" for k, v in e2e["cpu_ms_per_purchase"].items()) + ".", "",
-        "| latency (ms) | p50 | p99 |", "|---|---|---|",
-    ]  # fmt: skip
+        "",
+        "CPU ms per purchase by component: "
+        + ", ".join(f"{k} {v}" for k, v in e2e["cpu_ms_per_purchase"].items())
+        + ".",
+        "",
+        "| latency (ms) | p50 | p99 |",
+        "|---|---|---|",
+    ]
     for name in ("payments (receipt to planned)", "start of delivery by lane", "delivered by lane"):
         lines.append(
             f"| {name} | {_lanes(latency['p50'][name])} | {_lanes(latency['p99'][name])} |"
         )
-    lines += ["", "These latencies are measured with the whole burst queued at once: they show the "
-              "backlog draining, not the latency of a single purchase (see isolation below).", ""]  # fmt: skip
+    lines += [
+        "",
+        "These latencies are measured with the whole burst queued at once: they show the "
+        "backlog draining, not the latency of a single purchase (see isolation below).",
+        "",
+    ]
     return lines
 
 
@@ -121,12 +144,17 @@ def _lanes(value: Any) -> str:
 
 
 def scaling_section(results: Results) -> list[str]:
-    lines = ["## Scaling: worker processes per lane", "",
-             "| processes per lane | purchases | purchases/s | Stackwire CPU ms/purchase |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Scaling: worker processes per lane",
+        "",
+        "| processes per lane | purchases | purchases/s | Stackwire CPU ms/purchase |",
+        "|---|---|---|---|",
+    ]
     for row in results.scaling:
-        lines.append(f"| {row['processes_per_lane']} | {row['purchases']} | {row['per_second']} | "
-                     f"{row['stackwire_cpu_ms']} |")  # fmt: skip
+        lines.append(
+            f"| {row['processes_per_lane']} | {row['purchases']} | {row['per_second']} | "
+            f"{row['stackwire_cpu_ms']} |"
+        )
     return [*lines, ""]
 
 
@@ -136,16 +164,21 @@ def isolation_section(results: Results) -> list[str]:
         return []
     flooded = iso["flooded"].get("p99")
     return [
-        "## Isolation: the payments lane under an analytics flood", "",
+        "## Isolation: the payments lane under an analytics flood",
+        "",
         f"Purchases at a steady rate, first with the analytics lane idle, then while "
-        f"{iso['flood']:,} analytics events (real batched `/import` calls to the sandbox) are queued.", "",
+        f"{iso['flood']:,} analytics events (real batched `/import` calls to the sandbox) are queued.",
+        "",
         "| purchases (ms) | receipt to planned, p50 | p99 | receipt to start of delivery, p50 | p99 "
-        "| target p99 |", "|---|---|---|---|---|---|",
+        "| target p99 |",
+        "|---|---|---|---|---|---|",
         f"| analytics idle | {iso['idle'].get('p50')} | {iso['idle'].get('p99')} | "
         f"{iso['idle'].get('p50 start of delivery')} | {iso['idle'].get('p99 start of delivery')} | |",
         f"| analytics flooded | {iso['flooded'].get('p50')} | {flooded} | "
         f"{iso['flooded'].get('p50 start of delivery')} | {iso['flooded'].get('p99 start of delivery')} "
-        f"| 50 (receipt to planned): {verdict(flooded, 50, higher_is_better=False)} |", "",
+        f"| 50 (receipt to planned): {verdict(flooded, 50, higher_is_better=False)} |",
+        "",
         f"Analytics events still unprocessed when the probe ended: "
-        f"{iso['analytics_unprocessed_when_probe_ended']}.", "",
-    ]  # fmt: skip
+        f"{iso['analytics_unprocessed_when_probe_ended']}.",
+        "",
+    ]

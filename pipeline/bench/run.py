@@ -52,8 +52,10 @@ class Results:
 
 
 def machine() -> dict[str, str]:
-    versions = {name: metadata.version(name) for name in
-                ("celery", "kombu", "redis", "flask", "gunicorn", "sqlalchemy", "psycopg")}  # fmt: skip
+    versions = {
+        name: metadata.version(name)
+        for name in ("celery", "kombu", "redis", "flask", "gunicorn", "sqlalchemy", "psycopg")
+    }
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{psutil.cpu_count(logical=True)} cores ({platform.processor() or platform.machine()})",
@@ -80,33 +82,44 @@ def purchases_run(system: SystemUnderTest, count: int, *, rate: float = 0.0) -> 
     since = datetime.now(UTC)
     cpu_before, commands_before = measure.cpu_seconds(system), measure.redis_commands(client)
     with measure.MemoryWatch(system) as memory:
-        send_until_accepted(system.receiver_url, lambda: [traffic.signed_stripe(e) for e in events],
-                            concurrency=16, rate=rate)  # fmt: skip
+        send_until_accepted(
+            system.receiver_url,
+            lambda: [traffic.signed_stripe(e) for e in events],
+            concurrency=16,
+            rate=rate,
+        )
         _, left = drain(engine, timeout=900)
     cpu = measure.cpu_delta(cpu_before, measure.cpu_seconds(system))
     span = measure.span_seconds(engine, source="stripe", since=since)
     ours = {k: v for k, v in cpu.items() if k not in ("sandbox",)}
     result = {
-        "purchases": count, "unfinished": left, "span_s": round(span, 1),
+        "purchases": count,
+        "unfinished": left,
+        "span_s": round(span, 1),
         "per_second": round(count / span, 1) if span else 0.0,
         "cpu_ms_per_purchase": {k: round(v / count * 1000, 2) for k, v in sorted(cpu.items())},
         "stackwire_cpu_ms": round(sum(ours.values()) / count * 1000, 1),
         "sandbox_cpu_ms": round(cpu.get("sandbox", 0.0) / count * 1000, 1),
-        "redis_commands_per_purchase": round((measure.redis_commands(client) - commands_before) / count, 1),
+        "redis_commands_per_purchase": round(
+            (measure.redis_commands(client) - commands_before) / count, 1
+        ),
         "peak_rss_mb": {k: round(v) for k, v in sorted(memory.peaks.items())},
         "latency_ms": {
             f"p{int(share * 100)}": {
                 "payments (receipt to planned)": measure.latency_ms(
-                    engine, measure.PLANNED_LATENCY, source="stripe", since=since, share=share),
+                    engine, measure.PLANNED_LATENCY, source="stripe", since=since, share=share
+                ),
                 "start of delivery by lane": measure.latency_ms(
-                    engine, measure.FIRST_ATTEMPT_LATENCY, source="stripe", since=since, share=share),
+                    engine, measure.FIRST_ATTEMPT_LATENCY, source="stripe", since=since, share=share
+                ),
                 "delivered by lane": measure.latency_ms(
-                    engine, measure.DELIVERED_LATENCY, source="stripe", since=since, share=share),
+                    engine, measure.DELIVERED_LATENCY, source="stripe", since=since, share=share
+                ),
             }
             for share in (0.5, 0.99)
         },
         **measure.storage(engine),
-    }  # fmt: skip
+    }
     engine.dispose()
     return result
 
@@ -127,24 +140,34 @@ def isolation(system: SystemUnderTest, sizes: Sizes, say: Say) -> dict[str, Any]
         ).scalar()
     drain(engine, timeout=1800)
     engine.dispose()
-    return {"idle": idle, "flooded": busy, "analytics_unprocessed_when_probe_ended": queued,
-            "flood": sizes.flood}  # fmt: skip
+    return {
+        "idle": idle,
+        "flooded": busy,
+        "analytics_unprocessed_when_probe_ended": queued,
+        "flood": sizes.flood,
+    }
 
 
 def probe(system: SystemUnderTest, sizes: Sizes) -> dict[str, Any]:
     engine = system.engine()
     events = traffic.purchase_events(system.sandbox_url, sizes.probe_purchases)
     since = datetime.now(UTC)
-    send_until_accepted(system.receiver_url, lambda: [traffic.signed_stripe(e) for e in events],
-                        concurrency=4, rate=sizes.probe_rate)  # fmt: skip
+    send_until_accepted(
+        system.receiver_url,
+        lambda: [traffic.signed_stripe(e) for e in events],
+        concurrency=4,
+        rate=sizes.probe_rate,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         with engine.connect() as connection:
             planned = connection.execute(
-                text("SELECT count(*) FROM events e JOIN event_steps s ON s.event_id = e.id "
-                     "AND s.step = 'plan' WHERE e.source = 'stripe' AND e.received_at >= :since"),
+                text(
+                    "SELECT count(*) FROM events e JOIN event_steps s ON s.event_id = e.id "
+                    "AND s.step = 'plan' WHERE e.source = 'stripe' AND e.received_at >= :since"
+                ),
                 {"since": since},
-            ).scalar()  # fmt: skip
+            ).scalar()
         if planned == sizes.probe_purchases:
             break
         time.sleep(0.5)

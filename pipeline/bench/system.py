@@ -122,22 +122,55 @@ class SystemUnderTest:
     def children(self) -> list[Child]:
         py, env = sys.executable, self.env
         found = [
-            Child("sandbox", [py, "-m", "gunicorn", "-c", "python:pipeline.sandbox.gunicorn_conf",
-                              "pipeline.sandbox.app:create_sandbox_app()"], env),
-            Child("receiver", [py, "-m", "gunicorn", "-c", "python:receivers.gunicorn_conf",
-                               "receivers.app:create_app()"], env),
-        ]  # fmt: skip
+            Child(
+                "sandbox",
+                [
+                    py,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:pipeline.sandbox.gunicorn_conf",
+                    "pipeline.sandbox.app:create_sandbox_app()",
+                ],
+                env,
+            ),
+            Child(
+                "receiver",
+                [
+                    py,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:receivers.gunicorn_conf",
+                    "receivers.app:create_app()",
+                ],
+                env,
+            ),
+        ]
         for lane in LANES:
             found.append(self.worker(lane))
         for number in range(self.beats):
             schedule = self.root / f"celerybeat-{number}"
-            found.append(Child(f"beat-{number}", [py, "-m", "pipeline.cli", "beat"],
-                               {**env, "STACKWIRE_DATA_DIR": str(schedule)}))  # fmt: skip
+            found.append(
+                Child(
+                    f"beat-{number}",
+                    [py, "-m", "pipeline.cli", "beat"],
+                    {**env, "STACKWIRE_DATA_DIR": str(schedule)},
+                )
+            )
         return found
 
     def worker(self, lane: str) -> Child:
-        argv = [sys.executable, "-m", "pipeline.cli", "worker", "--lane", lane,
-                "--concurrency", str(self.pool[lane])]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "worker",
+            "--lane",
+            lane,
+            "--concurrency",
+            str(self.pool[lane]),
+        ]
         return Child(f"worker-{lane}", argv, self.env)
 
     def child(self, name: str) -> Child:

@@ -40,8 +40,12 @@ def synthetic_checkout_events(count: int) -> list[dict[str, Any]]:
     events = []
     for number in range(count):
         event = copy.deepcopy(template)
-        event.update(id=f"evt_bench{uuid.uuid4().hex[:20]}", type="checkout.session.completed",
-                     created=int(time.time()), data={"object": {**session, "id": f"cs_test_b{number}"}})  # fmt: skip
+        event.update(
+            id=f"evt_bench{uuid.uuid4().hex[:20]}",
+            type="checkout.session.completed",
+            created=int(time.time()),
+            data={"object": {**session, "id": f"cs_test_b{number}"}},
+        )
         events.append(event)
     return events
 
@@ -53,13 +57,21 @@ def analytics_requests(count: int, *, name: str = "page_view") -> list[Request]:
     for number in range(count):
         event_id = f"msg_{uuid.uuid4().hex}"
         envelope = {
-            "id": event_id, "type": f"analytics.{name}",
+            "id": event_id,
+            "type": f"analytics.{name}",
             "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-            "data": {"analytics": {"name": name, "distinct_id": f"visitor-{number % 5000}",
-                                   "properties": {"path": f"/p/{number % 50}"}}},
-        }  # fmt: skip
+            "data": {
+                "analytics": {
+                    "name": name,
+                    "distinct_id": f"visitor-{number % 5000}",
+                    "properties": {"path": f"/p/{number % 50}"},
+                }
+            },
+        }
         body = json.dumps(envelope).encode()
-        headers = {"Content-Type": "application/json",
-                   **standard_webhooks_headers(EVENTS_SECRET, event_id, now, body)}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            **standard_webhooks_headers(EVENTS_SECRET, event_id, now, body),
+        }
         requests.append(Request("/webhooks/events", body, headers, event_id=event_id))
     return requests

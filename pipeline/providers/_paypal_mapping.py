@@ -68,13 +68,20 @@ def canonical_event(
         )
     purchase = _purchase(capture, order, capture["amount"])
     return canonical.event(
-        "purchase.completed", key=f"paypal:{purchase['id']}", **base,
-        contact=_contact(order), purchase=purchase,
-    )  # fmt: skip
+        "purchase.completed",
+        key=f"paypal:{purchase['id']}",
+        **base,
+        contact=_contact(order),
+        purchase=purchase,
+    )
 
 
-def _refunded(refund: dict[str, Any], capture: dict[str, Any], order: dict[str, Any] | None,
-              base: dict[str, Any]) -> dict[str, Any] | Verdict:  # fmt: skip
+def _refunded(
+    refund: dict[str, Any],
+    capture: dict[str, Any],
+    order: dict[str, Any] | None,
+    base: dict[str, Any],
+) -> dict[str, Any] | Verdict:
     if refund.get("status") == "PENDING":
         return Verdict("wait", "refund_not_final")
     if refund.get("status") != "COMPLETED":
@@ -82,10 +89,12 @@ def _refunded(refund: dict[str, Any], capture: dict[str, Any], order: dict[str, 
     if capture.get("status") != "REFUNDED":
         return Verdict("ignore", "partial_refund")
     return canonical.event(
-        "purchase.refunded", key=f"paypal:{paypal_id(refund.get('id'))}:refunded", **base,
+        "purchase.refunded",
+        key=f"paypal:{paypal_id(refund.get('id'))}:refunded",
+        **base,
         contact=_contact(order),
         purchase=_purchase(capture, order, refund["amount"], reason="refunded"),
-    )  # fmt: skip
+    )
 
 
 def _contact(order: dict[str, Any] | None) -> dict[str, Any]:
@@ -95,9 +104,10 @@ def _contact(order: dict[str, Any] | None) -> dict[str, Any]:
     name = wallet.get("name") or payer.get("name") or {}
     return canonical.contact(
         wallet.get("email_address") or payer.get("email_address"),
-        first_name=name.get("given_name"), last_name=name.get("surname"),
+        first_name=name.get("given_name"),
+        last_name=name.get("surname"),
         external_ids={"paypal_payer": wallet.get("account_id") or payer.get("payer_id") or ""},
-    )  # fmt: skip
+    )
 
 
 def minor_units(money: Any) -> tuple[int, str]:
@@ -115,16 +125,29 @@ def minor_units(money: Any) -> tuple[int, str]:
         raise ContractError(f"a PayPal amount is malformed: {exc}", reason="bad_amount") from None
 
 
-def _purchase(capture: dict[str, Any], order: dict[str, Any] | None, money: Any,
-              reason: str | None = None) -> dict[str, Any]:  # fmt: skip
+def _purchase(
+    capture: dict[str, Any], order: dict[str, Any] | None, money: Any, reason: str | None = None
+) -> dict[str, Any]:
     amount, currency = minor_units(money)
     units = _units_for(capture, order)
-    invoice = next((o.get(f) for o in (capture, *units) for f in ("invoice_id", "invoice_number")
-                    if isinstance(o.get(f), str) and o.get(f)), None)  # fmt: skip
-    purchase = {"id": paypal_id(order["id"] if order else capture.get("id")),
-                "payment_id": paypal_id(capture.get("id")), "amount": amount,
-                "currency": currency, "items": _items(capture, units),
-                "invoice_number": invoice, "reason": reason}  # fmt: skip
+    invoice = next(
+        (
+            o.get(f)
+            for o in (capture, *units)
+            for f in ("invoice_id", "invoice_number")
+            if isinstance(o.get(f), str) and o.get(f)
+        ),
+        None,
+    )
+    purchase = {
+        "id": paypal_id(order["id"] if order else capture.get("id")),
+        "payment_id": paypal_id(capture.get("id")),
+        "amount": amount,
+        "currency": currency,
+        "items": _items(capture, units),
+        "invoice_number": invoice,
+        "reason": reason,
+    }
     return {k: v for k, v in purchase.items() if v is not None}
 
 
@@ -148,9 +171,12 @@ def _items(capture: dict[str, Any], units: list[dict[str, Any]]) -> list[dict[st
         for entry in unit.get("items") or [{"unit_amount": unit.get("amount")}]:
             quantity = _quantity(entry.get("quantity", 1))
             price = entry.get("unit_amount")
-            item = {"product": product_key(unit, entry), "quantity": quantity,
-                    "name": entry.get("name") or unit.get("description"),
-                    "amount": minor_units(price)[0] * quantity if price else None}  # fmt: skip
+            item = {
+                "product": product_key(unit, entry),
+                "quantity": quantity,
+                "name": entry.get("name") or unit.get("description"),
+                "amount": minor_units(price)[0] * quantity if price else None,
+            }
             items.append({k: v for k, v in item.items() if v is not None})
     return items
 
@@ -160,8 +186,9 @@ def product_key(unit: dict[str, Any], item: dict[str, Any]) -> str:
     for candidate in (item.get("sku"), unit.get("custom_id"), unit.get("reference_id")):
         if isinstance(candidate, str) and candidate.strip():
             return candidate.strip()
-    raise ContractError("a PayPal purchase unit names no sku, custom_id or reference_id",
-                        reason="no_product_key")  # fmt: skip
+    raise ContractError(
+        "a PayPal purchase unit names no sku, custom_id or reference_id", reason="no_product_key"
+    )
 
 
 def _quantity(value: Any) -> int:

@@ -162,15 +162,19 @@ class AcuitySource(SourceProvider):
         if canonical_type == "booking.rescheduled":
             key = f"{key}:{booking['starts_at']}"
         return canonical.event(
-            canonical_type, key=key, source=event.source, provider=self.name,
+            canonical_type,
+            key=key,
+            source=event.source,
+            provider=self.name,
             occurred_at=event.received_at,
             contact=canonical.contact(
-                appointment.get("email") or None, first_name=appointment.get("firstName") or None,
+                appointment.get("email") or None,
+                first_name=appointment.get("firstName") or None,
                 last_name=appointment.get("lastName") or None,
                 external_ids={"acuity_appointment": found},
             ),
             booking=booking,
-        )  # fmt: skip
+        )
 
 
 def _booking(appointment: dict[str, Any], found: str, canceled: bool) -> dict[str, Any]:

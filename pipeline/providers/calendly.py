@@ -78,8 +78,9 @@ def api(ctx: SourceContext) -> ApiClient:
 def _path_of(uri: Any, api_base: str, what: str) -> str:
     """The URI's path below the api_base, once it is proved to be on the api_base's origin."""
     if not isinstance(uri, str) or not same_origin(uri, api_base):
-        raise ContractError(f"the {what} URI is not on the configured Calendly API origin",
-                            reason="foreign_uri")  # fmt: skip
+        raise ContractError(
+            f"the {what} URI is not on the configured Calendly API origin", reason="foreign_uri"
+        )
     parts = urlsplit(uri)
     prefix = urlsplit(api_base).path.rstrip("/")
     if parts.query or parts.fragment or not parts.path.startswith(prefix + "/"):
@@ -131,8 +132,10 @@ class CalendlySource(SourceProvider):
         if isinstance(uri, str) and isinstance(created_at, str):
             return Identified(external_id(kind, uri, created_at), provider_type=kind)
         if kind in self.lanes:
-            raise BadPayload("missing_event_id",
-                             "A Calendly invitee webhook needs 'payload.uri' and 'created_at'.")  # fmt: skip
+            raise BadPayload(
+                "missing_event_id",
+                "A Calendly invitee webhook needs 'payload.uri' and 'created_at'.",
+            )
         # a type we do not map (no-shows, event types…) is stored and ignored: any stable id does
         return Identified(f"{kind}:{hashlib.sha256(body).hexdigest()[:40]}", provider_type=kind)
 
@@ -140,8 +143,9 @@ class CalendlySource(SourceProvider):
         api_base = ctx.source.api_base or DEFAULT_API_BASE
         event_uuid, invitee_uuid = invitee_ids(payload["payload"]["uri"], api_base)
         if event_id(payload["payload"]["event"], api_base) != event_uuid:
-            raise ContractError("the invitee URI and the event URI disagree",
-                                reason="event_mismatch")  # fmt: skip
+            raise ContractError(
+                "the invitee URI and the event URI disagree", reason="event_mismatch"
+            )
         client = api(ctx)
         invitee = client.request(
             "GET", f"/scheduled_events/{event_uuid}/invitees/{invitee_uuid}"
@@ -168,11 +172,14 @@ class CalendlySource(SourceProvider):
         else:
             canonical_type = "booking.created"
         return canonical.event(
-            canonical_type, key=f"calendly:{invitee_uuid}", source=event.source,
-            provider=self.name, occurred_at=parse_instant(payload["created_at"], "created_at"),
+            canonical_type,
+            key=f"calendly:{invitee_uuid}",
+            source=event.source,
+            provider=self.name,
+            occurred_at=parse_instant(payload["created_at"], "created_at"),
             contact=_contact(invitee, invitee_uuid),
             booking=_booking(invitee, invitee_uuid, scheduled, api_base),
-        )  # fmt: skip
+        )
 
 
 def _resource(answer: Any) -> dict[str, Any]:
@@ -184,10 +191,12 @@ def _resource(answer: Any) -> dict[str, Any]:
 
 def _contact(invitee: dict[str, Any], invitee_uuid: str) -> dict[str, Any]:
     return canonical.contact(
-        invitee.get("email"), name=invitee.get("name"),
-        first_name=invitee.get("first_name"), last_name=invitee.get("last_name"),
+        invitee.get("email"),
+        name=invitee.get("name"),
+        first_name=invitee.get("first_name"),
+        last_name=invitee.get("last_name"),
         external_ids={"calendly_invitee": invitee_uuid},
-    )  # fmt: skip
+    )
 
 
 def _booking(

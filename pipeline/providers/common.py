@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 def require_email(event: dict[str, Any]) -> str:
     email = (event.get("contact") or {}).get("email")
     if not email:
-        raise ContractError(f"a {event['type']} event without an e-mail cannot be delivered here",
-                            reason="no_email")  # fmt: skip
+        raise ContractError(
+            f"a {event['type']} event without an e-mail cannot be delivered here", reason="no_email"
+        )
     return str(email)
 
 
@@ -112,13 +113,25 @@ def analytics_properties(event: dict[str, Any]) -> dict[str, Any]:
             amount=to_major_units(purchase["amount"], purchase["currency"]),
             currency=purchase["currency"],
             products=[item["product"] for item in purchase.get("items") or []],
-        )  # fmt: skip
+        )
     booking = event.get("booking")
     if booking:
         # the instant in UTC and the attendee's own zone and wall clock, never only an offset
-        properties.update({f"booking_{name}": booking[name] for name in (
-            "id", "starts_at", "ends_at", "timezone", "local_start", "status", "rescheduled_from",
-        ) if booking.get(name) is not None})  # fmt: skip
+        properties.update(
+            {
+                f"booking_{name}": booking[name]
+                for name in (
+                    "id",
+                    "starts_at",
+                    "ends_at",
+                    "timezone",
+                    "local_start",
+                    "status",
+                    "rescheduled_from",
+                )
+                if booking.get(name) is not None
+            }
+        )
     if event.get("analytics"):
         properties.update(event["analytics"].get("properties") or {})
     return properties
@@ -152,8 +165,11 @@ def budget_spent(started: float, budget: float) -> RetryableError | None:
     """The error for items left unsent once a batch has used its time (`time.monotonic()` based)."""
     if time.monotonic() - started <= budget:
         return None
-    return RetryableError("the batch ran out of time; the rest goes in the next flush",
-                          retry_after=0.0, reason="batch_time_budget")  # fmt: skip
+    return RetryableError(
+        "the batch ran out of time; the rest goes in the next flush",
+        retry_after=0.0,
+        reason="batch_time_budget",
+    )
 
 
 def settle_batch(
@@ -197,8 +213,9 @@ def wall_clock(value: Any, zone: str, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ContractError(f"the payload's {field} is not a date and time",
-                            reason=f"bad_{field}") from None  # fmt: skip
+        raise ContractError(
+            f"the payload's {field} is not a date and time", reason=f"bad_{field}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment

@@ -60,12 +60,31 @@ MAX_VALUE = 100
 MAX_PARAMS = 25
 RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_")
 # web streams' reserved event names (support.google.com/analytics/answer/13316687)
-RESERVED_NAMES = frozenset({
-    "ad_impression", "app_remove", "app_store_refund", "app_store_subscription_cancel",
-    "app_store_subscription_renew", "click", "error", "file_download", "first_open", "first_visit",
-    "form_start", "form_submit", "in_app_purchase", "page_view", "scroll", "session_start",
-    "user_engagement", "view_complete", "video_progress", "video_start", "view_search_results",
-})  # fmt: skip
+RESERVED_NAMES = frozenset(
+    {
+        "ad_impression",
+        "app_remove",
+        "app_store_refund",
+        "app_store_subscription_cancel",
+        "app_store_subscription_renew",
+        "click",
+        "error",
+        "file_download",
+        "first_open",
+        "first_visit",
+        "form_start",
+        "form_submit",
+        "in_app_purchase",
+        "page_view",
+        "scroll",
+        "session_start",
+        "user_engagement",
+        "view_complete",
+        "video_progress",
+        "video_start",
+        "view_search_results",
+    }
+)
 RECOMMENDED = {"purchase.completed": "purchase", "purchase.refunded": "refund"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _INDEX = re.compile(r"(?:events\[|index: \[)(\d+)\]")
@@ -104,8 +123,9 @@ def event_name(event: dict[str, Any]) -> str:
         return kind.replace(".", "_")[:MAX_NAME]
     name = safe_name(analytics_name(event))
     if name is None:
-        raise ContractError("the analytics event's name breaks GA4's naming rules",
-                            reason="ga4_name_refused")  # fmt: skip
+        raise ContractError(
+            "the analytics event's name breaks GA4's naming rules", reason="ga4_name_refused"
+        )
     return name
 
 
@@ -242,9 +262,11 @@ class Ga4Destination(DestinationProvider):
         options = ctx.destination.options
         groups, results = group(options, items, ctx.now)
         client = ApiClient(
-            provider="ga4", base_url=ctx.destination.api_base or "", session=ctx.http,
+            provider="ga4",
+            base_url=ctx.destination.api_base or "",
+            session=ctx.http,
             timeout=ctx.destination.timeout_seconds,
-        )  # fmt: skip
+        )
         started, stop = time.monotonic(), cast("PipelineError | None", None)
         for (client_key, user), pending in groups.items():
             for chunk in requests_of(pending):
@@ -257,9 +279,13 @@ class Ga4Destination(DestinationProvider):
         return settle_batch(results)
 
     def _send(
-        self, client: ApiClient, options: Mapping[str, Any], client_key: str, user: str | None,
+        self,
+        client: ApiClient,
+        options: Mapping[str, Any],
+        client_key: str,
+        user: str | None,
         chunk: list[Pending],
-    ) -> tuple[dict[int, Outcome], PipelineError | None]:  # fmt: skip
+    ) -> tuple[dict[int, Outcome], PipelineError | None]:
         """One request (two with `validate`); the error that should stop the batch, if any."""
         params = {"measurement_id": options["measurement_id"], "api_secret": options["api_secret"]}
         envelope: dict[str, Any] = {"client_id": client_key, **({"user_id": user} if user else {})}
@@ -277,23 +303,29 @@ class Ga4Destination(DestinationProvider):
         return {**answers, **sent}, None
 
     def _validate(
-        self, client: ApiClient, params: dict[str, str], envelope: dict[str, Any],
+        self,
+        client: ApiClient,
+        params: dict[str, str],
+        envelope: dict[str, Any],
         chunk: list[Pending],
-    ) -> tuple[dict[int, Outcome], list[Pending]]:  # fmt: skip
+    ) -> tuple[dict[int, Outcome], list[Pending]]:
         """Failures for what the validation server reports, and the events left to send."""
         body = {**envelope, "events": [p.event for p in chunk]}
         answer = client.request("POST", "/debug/mp/collect", params=params, json=body)
         try:
             messages = answer.json().get("validationMessages") or []
         except (ValueError, AttributeError):
-            raise RetryableError("GA4's validation server answered something unreadable",
-                                 reason="ga4_debug_unreadable") from None  # fmt: skip
+            raise RetryableError(
+                "GA4's validation server answered something unreadable",
+                reason="ga4_debug_unreadable",
+            ) from None
         bad = invalid_events(messages, len(chunk))
         failed: dict[int, Outcome] = {
             chunk[index].delivery_id: PermanentError(
-                f"GA4 validation refused the event: {text}", reason="ga4_invalid_event")
+                f"GA4 validation refused the event: {text}", reason="ga4_invalid_event"
+            )
             for index, text in bad.items()
-        }  # fmt: skip
+        }
         return failed, [p for i, p in enumerate(chunk) if i not in bad]
 
 

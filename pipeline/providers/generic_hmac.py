@@ -60,10 +60,18 @@ class GenericHmacOptions(Schema):
         load_default=None,
         validate=validate.Regexp(_HEADER, error="A header name is letters, digits and '-'."),
     )
-    id_field = fields.Str(load_default="id", validate=validate.Regexp(
-        _PATH, error="A field path is dotted names, like 'id' or 'meta.event_id'."))  # fmt: skip
-    type_field = fields.Str(load_default="type", validate=validate.Regexp(
-        _PATH, error="A field path is dotted names, like 'type' or 'meta.event'."))  # fmt: skip
+    id_field = fields.Str(
+        load_default="id",
+        validate=validate.Regexp(
+            _PATH, error="A field path is dotted names, like 'id' or 'meta.event_id'."
+        ),
+    )
+    type_field = fields.Str(
+        load_default="type",
+        validate=validate.Regexp(
+            _PATH, error="A field path is dotted names, like 'type' or 'meta.event'."
+        ),
+    )
 
     @validates_schema
     def _timestamp_header_goes_with_signed(self, data: dict[str, Any], **kwargs: Any) -> None:

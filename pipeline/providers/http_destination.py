@@ -39,8 +39,21 @@ from schemas.config import HttpUrl
 
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+?)\s*\}\}")
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,9}$")
-EVENT_ROOTS = ("type", "version", "key", "source", "provider", "occurred_at", "contact",
-               "purchase", "subscription", "enrollment", "subscriber", "booking", "analytics")  # fmt: skip
+EVENT_ROOTS = (
+    "type",
+    "version",
+    "key",
+    "source",
+    "provider",
+    "occurred_at",
+    "contact",
+    "purchase",
+    "subscription",
+    "enrollment",
+    "subscriber",
+    "booking",
+    "analytics",
+)
 DELIVERY_FIELDS = ("idempotency_key", "action")
 MAX_TEMPLATE_DEPTH = 8
 RESERVED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-length")
@@ -52,8 +65,11 @@ class HttpOptions(Schema):
 
     url = HttpUrl(required=True)
     method = fields.Str(load_default="POST", validate=validate.OneOf(["POST", "PUT"]))
-    headers = fields.Dict(keys=fields.Str(validate=validate.Regexp(r"^[A-Za-z0-9-]{1,100}$")),
-                          values=fields.Str(), load_default=dict)  # fmt: skip
+    headers = fields.Dict(
+        keys=fields.Str(validate=validate.Regexp(r"^[A-Za-z0-9-]{1,100}$")),
+        values=fields.Str(),
+        load_default=dict,
+    )
     body = fields.Raw(load_default="canonical")
     signing_secret = fields.Str(load_default=None)
 
@@ -175,12 +191,17 @@ class HttpDestination(DestinationProvider):
         headers = {"Content-Type": "application/json", **options.get("headers", {})}
         if options.get("signing_secret"):
             timestamp = int(ctx.now or time.time())
-            headers.update(standard_webhooks_headers(
-                options["signing_secret"], delivery.idempotency_key, timestamp, body))  # fmt: skip
+            headers.update(
+                standard_webhooks_headers(
+                    options["signing_secret"], delivery.idempotency_key, timestamp, body
+                )
+            )
         client = ApiClient(
-            provider=ctx.destination.name, base_url=options["url"], session=ctx.http,
+            provider=ctx.destination.name,
+            base_url=options["url"],
+            session=ctx.http,
             timeout=ctx.destination.timeout_seconds,
-        )  # fmt: skip
+        )
         response = client.request(options["method"], "", data=body, headers=headers)
         return {"status": response.status_code, "webhook_id": delivery.idempotency_key}
 

@@ -67,10 +67,9 @@ class HubSpotOptions(Schema):
     # canonical type (globs allowed) -> static contact properties, e.g. lifecyclestage = "customer"
     properties = fields.Dict(
         keys=fields.Str(),
-        values=fields.Dict(keys=fields.Str(validate=validate.Length(min=1)),
-                           values=fields.Raw()),
+        values=fields.Dict(keys=fields.Str(validate=validate.Length(min=1)), values=fields.Raw()),
         load_default=dict,
-    )  # fmt: skip
+    )
     account_timezone = fields.Str(load_default="UTC", validate=validate_zone)
 
     @validates("properties")
@@ -148,9 +147,11 @@ def rate_limited(response: requests.Response, zone: str, now: float) -> Retryabl
     if wait is None:
         wait = until_reset(now, zone) if policy == "DAILY" else _interval(response.headers)
     return RetryableError(
-        f"HubSpot rate limit reached ({policy})", retry_after=wait, http_status=429,
+        f"HubSpot rate limit reached ({policy})",
+        retry_after=wait,
+        http_status=429,
         reason="rate_limited_daily" if policy == "DAILY" else "rate_limited",
-    )  # fmt: skip
+    )
 
 
 def headroom_exhausted(response: requests.Response, zone: str, now: float) -> RetryableError | None:
@@ -158,13 +159,16 @@ def headroom_exhausted(response: requests.Response, zone: str, now: float) -> Re
     headers = response.headers
     if headers.get("X-HubSpot-RateLimit-Daily-Remaining") == "0":
         wait = until_reset(now, zone)
-    elif "0" in (headers.get("X-HubSpot-RateLimit-Remaining"),
-                 headers.get("X-HubSpot-RateLimit-Secondly-Remaining")):  # fmt: skip
+    elif "0" in (
+        headers.get("X-HubSpot-RateLimit-Remaining"),
+        headers.get("X-HubSpot-RateLimit-Secondly-Remaining"),
+    ):
         wait = _interval(headers)
     else:
         return None
-    return RetryableError("HubSpot rate limit headroom used up", retry_after=wait,
-                          reason="rate_limit_headroom")  # fmt: skip
+    return RetryableError(
+        "HubSpot rate limit headroom used up", retry_after=wait, reason="rate_limit_headroom"
+    )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -185,8 +189,11 @@ def _rejected(error: dict[str, Any], status: int) -> PermanentError:
         if isinstance(item, dict)
     ]
     said = "; ".join(details) or redact(str(error.get("message") or "rejected"))
-    return PermanentError(f"HubSpot rejected the contact ({category}): {said[:200]}",
-                          reason="contact_rejected", http_status=status)  # fmt: skip
+    return PermanentError(
+        f"HubSpot rejected the contact ({category}): {said[:200]}",
+        reason="contact_rejected",
+        http_status=status,
+    )
 
 
 def outcomes(body: dict[str, Any], chunk: list[ContactInput], status: int) -> list[Outcome]:
@@ -206,8 +213,11 @@ def outcomes(body: dict[str, Any], chunk: list[ContactInput], status: int) -> li
         position = traced if traced is not None else by_email.get(email)
         if position is not None and position not in found:
             found[position] = {"contact_id": result.get("id"), "new": bool(result.get("new"))}
-    missing = PermanentError("HubSpot answered without a result for this contact",
-                             reason="missing_result", http_status=status)  # fmt: skip
+    missing = PermanentError(
+        "HubSpot answered without a result for this contact",
+        reason="missing_result",
+        http_status=status,
+    )
     return [found.get(index, missing) for index in range(len(chunk))]
 
 
@@ -225,10 +235,12 @@ class HubSpotDestination(DestinationProvider):
         options = ctx.destination.options
         inputs, results = collapse(options, items)
         client = ApiClient(
-            provider="hubspot", base_url=ctx.destination.api_base or "", session=ctx.http,
+            provider="hubspot",
+            base_url=ctx.destination.api_base or "",
+            session=ctx.http,
             timeout=ctx.destination.timeout_seconds,
             headers={"Authorization": f"Bearer {options['access_token']}"},
-        )  # fmt: skip
+        )
         size, started = options["inputs_per_request"], time.monotonic()
         stop: PipelineError | None = None
         for start in range(0, len(inputs), size):
@@ -239,8 +251,11 @@ class HubSpotDestination(DestinationProvider):
             else:
                 answers, stop = self._send(client, options, chunk, ctx.now)
             for person, answer in zip(chunk, answers, strict=True):
-                shared = answer if isinstance(answer, Exception) else {
-                    **answer, "deliveries_collapsed": len(person.deliveries)}  # fmt: skip
+                shared = (
+                    answer
+                    if isinstance(answer, Exception)
+                    else {**answer, "deliveries_collapsed": len(person.deliveries)}
+                )
                 results.update(dict.fromkeys(person.deliveries, shared))
         return settle_batch(results)
 
@@ -249,13 +264,20 @@ class HubSpotDestination(DestinationProvider):
     ) -> tuple[list[Outcome], PipelineError | None]:
         """One request; the error that should stop the rest of the batch, if any."""
         version = options["api_version"]
-        path = ("/crm/v3/objects/contacts/batch/upsert" if version == "v3"
-                else f"/crm/objects/{version}/contacts/batch/upsert")  # fmt: skip
+        path = (
+            "/crm/v3/objects/contacts/batch/upsert"
+            if version == "v3"
+            else f"/crm/objects/{version}/contacts/batch/upsert"
+        )
         inputs = [
-            {"idProperty": "email", "id": person.email, "objectWriteTraceId": str(index),
-             "properties": person.properties}
+            {
+                "idProperty": "email",
+                "id": person.email,
+                "objectWriteTraceId": str(index),
+                "properties": person.properties,
+            }
             for index, person in enumerate(chunk)
-        ]  # fmt: skip
+        ]
         try:
             response = client.request("POST", path, json={"inputs": inputs}, accept=(400, 429))
             if response.status_code == 429:

@@ -53,12 +53,22 @@ TOKEN_MARGIN = 60  # seconds: never send a token that may expire on the way
 
 
 class KajabiApi:
-    def __init__(self, api_base: str | None, options: Any, http: requests.Session,
-                 cache: redis.Redis, timeout: float = 10.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        api_base: str | None,
+        options: Any,
+        http: requests.Session,
+        cache: redis.Redis,
+        timeout: float = 10.0,
+    ) -> None:
         self.options, self.cache = options, cache
-        self.client = ApiClient(provider="kajabi", base_url=api_base or DEFAULT_API_BASE,
-                                session=http, timeout=timeout,
-                                headers={"Accept": JSON_API, "Content-Type": JSON_API})  # fmt: skip
+        self.client = ApiClient(
+            provider="kajabi",
+            base_url=api_base or DEFAULT_API_BASE,
+            session=http,
+            timeout=timeout,
+            headers={"Accept": JSON_API, "Content-Type": JSON_API},
+        )
         seed = f"{self.client.base_url}|{options['client_id']}".encode()
         self.token_key = "stackwire:kajabi:token:" + hashlib.sha256(seed).hexdigest()[:24]
 
@@ -66,36 +76,48 @@ class KajabiApi:
         cached = self.cache.get(self.token_key)
         if cached:
             return cached.decode() if isinstance(cached, bytes) else str(cached)
-        form = {"grant_type": "client_credentials", "client_id": self.options["client_id"],
-                "client_secret": self.options["client_secret"]}  # fmt: skip
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.options["client_id"],
+            "client_secret": self.options["client_secret"],
+        }
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
         }
-        response = self.client.request("POST", "/v1/oauth/token", data=form, headers=headers,
-                                       accept=(400,))  # fmt: skip
+        response = self.client.request(
+            "POST", "/v1/oauth/token", data=form, headers=headers, accept=(400,)
+        )
         if response.status_code == 400:
-            raise ConfigurationError("kajabi refused the client credentials in the config",
-                                     reason="http_400", http_status=400)  # fmt: skip
+            raise ConfigurationError(
+                "kajabi refused the client credentials in the config",
+                reason="http_400",
+                http_status=400,
+            )
         found = response.json()
         ttl = max(int(found.get("expires_in") or 0) - TOKEN_MARGIN, 1)
         self.cache.set(self.token_key, found["access_token"], ex=ttl)
         return str(found["access_token"])
 
-    def request(self, method: str, path: str, *, accept: tuple[int, ...] = (),
-                **kwargs: Any) -> requests.Response:  # fmt: skip
+    def request(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> requests.Response:
         """A call with the cached token; a 401 drops it and tries once with a fresh one."""
         for fresh in (False, True):
             headers = {"Authorization": f"Bearer {self.token()}"}
-            response = self.client.request(method, path, headers=headers, accept=(*accept, 401),
-                                           **kwargs)  # fmt: skip
+            response = self.client.request(
+                method, path, headers=headers, accept=(*accept, 401), **kwargs
+            )
             if response.status_code != 401:
                 return response
             self.cache.delete(self.token_key)
             if fresh:
                 break
-        raise ConfigurationError("kajabi refused the access token for these credentials",
-                                 reason="http_401", http_status=401)  # fmt: skip
+        raise ConfigurationError(
+            "kajabi refused the access token for these credentials",
+            reason="http_401",
+            http_status=401,
+        )
 
     def find(self, collection: str, email: str) -> dict[str, Any] | None:
         """A contact or customer by exact e-mail (Kajabi's search is fuzzy over names and e-mails)."""
@@ -108,15 +130,17 @@ class KajabiApi:
     def create_contact(self, email: str, name: str | None) -> dict[str, Any]:
         site = {"data": {"type": "sites", "id": str(self.options["site_id"])}}
         attributes = {"name": name or email.split("@", 1)[0], "email": email}
-        body = {"data": {"type": "contacts", "attributes": attributes,
-                         "relationships": {"site": site}}}  # fmt: skip
+        body = {
+            "data": {"type": "contacts", "attributes": attributes, "relationships": {"site": site}}
+        }
         response = self.request("POST", "/v1/contacts", json=body, accept=(422,))
         if response.status_code == 422:
             # created meanwhile by another delivery for the same person: read it back
             contact = self.find("contacts", email)
             if contact is None:
-                raise PermanentError("Kajabi refused the new contact", reason="contact_rejected",
-                                     http_status=422)  # fmt: skip
+                raise PermanentError(
+                    "Kajabi refused the new contact", reason="contact_rejected", http_status=422
+                )
             return contact
         created: dict[str, Any] = response.json()["data"]
         return created
@@ -152,8 +176,13 @@ class KajabiDestination(DestinationProvider):
         if not offers:
             return {"skipped": "no_offer_for_these_products"}
         destination = ctx.destination
-        api = KajabiApi(destination.api_base, destination.options, ctx.http, ctx.redis,
-                        destination.timeout_seconds)  # fmt: skip
+        api = KajabiApi(
+            destination.api_base,
+            destination.options,
+            ctx.http,
+            ctx.redis,
+            destination.timeout_seconds,
+        )
         email = require_email(event)
         customer = api.find("customers", email)
         held = api.held_offers(customer)
@@ -161,14 +190,19 @@ class KajabiDestination(DestinationProvider):
             return _revoke(api, customer, [o for o in offers if o in held])
         contact = api.find("contacts", email) or api.create_contact(email, _name(event))
         granted = _grant(api, contact, [o for o in offers if o not in held], destination.options)
-        return {"contact_id": contact["id"], "granted": granted,
-                "already": [o for o in offers if o in held]}  # fmt: skip
+        return {
+            "contact_id": contact["id"],
+            "granted": granted,
+            "already": [o for o in offers if o in held],
+        }
 
 
 def _grant(api: KajabiApi, contact: dict[str, Any], offers: list[str], options: Any) -> list[str]:
     if offers:
-        body = {"data": [{"type": "offers", "id": o} for o in offers],
-                "meta": {"send_customer_welcome_email": options["send_welcome_email"]}}  # fmt: skip
+        body = {
+            "data": [{"type": "offers", "id": o} for o in offers],
+            "meta": {"send_customer_welcome_email": options["send_welcome_email"]},
+        }
         api.request("POST", f"/v1/contacts/{contact['id']}/relationships/offers", json=body)
     return offers
 
@@ -236,22 +270,40 @@ class KajabiSource(SourceProvider):
         customer = _resource(resources, "customers")
         contact_ref = ((customer.get("relationships") or {}).get("contact") or {}).get("data") or {}
         contact = canonical.contact(
-            customer["attributes"]["email"], name=customer["attributes"].get("name"),
-            external_ids={"kajabi_customer": str(customer["id"]), "kajabi_contact": str(contact_ref.get("id") or "")},
-        )  # fmt: skip
+            customer["attributes"]["email"],
+            name=customer["attributes"].get("name"),
+            external_ids={
+                "kajabi_customer": str(customer["id"]),
+                "kajabi_contact": str(contact_ref.get("id") or ""),
+            },
+        )
         titles = {
             str(r["id"]): r["attributes"].get("title") for r in resources if r["type"] == "offers"
         }
-        items = [{"product": f"kajabi:offer:{o}", "name": titles.get(o), "quantity": attributes.get("quantity") or 1}
-                 for o in _offer_ids(purchase, resources)]  # fmt: skip
-        part = {"id": str(purchase["id"]), "amount": int(attributes.get("amount_in_cents") or 0),
-                "currency": str(attributes["currency"]).lower(), "items": items}  # fmt: skip
+        items = [
+            {
+                "product": f"kajabi:offer:{o}",
+                "name": titles.get(o),
+                "quantity": attributes.get("quantity") or 1,
+            }
+            for o in _offer_ids(purchase, resources)
+        ]
+        part = {
+            "id": str(purchase["id"]),
+            "amount": int(attributes.get("amount_in_cents") or 0),
+            "currency": str(attributes["currency"]).lower(),
+            "items": items,
+        }
         stamp = attributes.get("created_at")
         return canonical.event(
-            "purchase.completed", key=f"kajabi:purchase:{purchase['id']}", source=event.source,
-            provider=self.name, occurred_at=_instant(stamp) if stamp else event.received_at,
-            contact=contact, purchase=part,
-        )  # fmt: skip
+            "purchase.completed",
+            key=f"kajabi:purchase:{purchase['id']}",
+            source=event.source,
+            provider=self.name,
+            occurred_at=_instant(stamp) if stamp else event.received_at,
+            contact=contact,
+            purchase=part,
+        )
 
 
 def _resource(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -187,19 +187,23 @@ class MailchimpSource(SourceProvider):
         return canonical.event(
             canonical_type,
             key=f"mailchimp:{data['list_id']}:{member}:{kind}:{fired_at.replace(' ', 'T')}",
-            source=event.source, provider=self.name, occurred_at=self._fired(ctx, payload),
+            source=event.source,
+            provider=self.name,
+            occurred_at=self._fired(ctx, payload),
             contact=canonical.contact(
                 data.get("email") or merges.get("EMAIL"),
-                first_name=merges.get("FNAME") or None, last_name=merges.get("LNAME") or None,
+                first_name=merges.get("FNAME") or None,
+                last_name=merges.get("LNAME") or None,
                 external_ids={"mailchimp_member": member},
             ),
             subscriber={"id": member, "list_id": data["list_id"], "status": status, "tags": []},
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _fired(ctx: SourceContext, payload: Any) -> datetime:
-        return wall_clock(payload.get("fired_at"), ctx.source.options["fired_at_timezone"],
-                          "fired_at")  # fmt: skip
+        return wall_clock(
+            payload.get("fired_at"), ctx.source.options["fired_at_timezone"], "fired_at"
+        )
 
 
 SOURCE = MailchimpSource()

@@ -37,8 +37,9 @@ class MixpanelOptions(Schema):
         if data.get("service_account") and not (
             data.get("service_secret") and data.get("project_id")
         ):
-            raise ValidationError("A service account needs service_secret and project_id.",
-                                  "service_secret")  # fmt: skip
+            raise ValidationError(
+                "A service account needs service_secret and project_id.", "service_secret"
+            )
 
 
 def mixpanel_event(delivery: DeliveryRef, event: dict[str, Any]) -> dict[str, Any]:
@@ -71,9 +72,12 @@ class MixpanelDestination(DestinationProvider):
         else:
             auth = (options["project_token"], "")
         client = ApiClient(
-            provider="mixpanel", base_url=ctx.destination.api_base or "", session=ctx.http,
-            timeout=ctx.destination.timeout_seconds, auth=auth,
-        )  # fmt: skip
+            provider="mixpanel",
+            base_url=ctx.destination.api_base or "",
+            session=ctx.http,
+            timeout=ctx.destination.timeout_seconds,
+            auth=auth,
+        )
         batch = [mixpanel_event(delivery, event) for delivery, event in items]
         response = client.request("POST", "/import", params=params, json=batch, accept=(400,))
         failed: dict[int, str] = {}

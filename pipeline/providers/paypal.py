@@ -136,16 +136,25 @@ class PayPalApi:
         if cached:
             return cached
         options = self.ctx.source.options
-        client = ApiClient(provider="paypal", base_url=self.base_url, session=self.ctx.http,
-                           auth=(options["client_id"], options["client_secret"]))  # fmt: skip
-        answer = _json(client.request(
-            "POST", "/v1/oauth2/token", data={"grant_type": "client_credentials"},
-            headers={"Accept": "application/json"},
-        ))  # fmt: skip
+        client = ApiClient(
+            provider="paypal",
+            base_url=self.base_url,
+            session=self.ctx.http,
+            auth=(options["client_id"], options["client_secret"]),
+        )
+        answer = _json(
+            client.request(
+                "POST",
+                "/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Accept": "application/json"},
+            )
+        )
         token, expires_in = answer.get("access_token"), answer.get("expires_in")
         if not isinstance(token, str) or not token or not isinstance(expires_in, int):
-            raise ContractError("PayPal's token answer has no access_token or expires_in",
-                                reason="bad_token_answer")  # fmt: skip
+            raise ContractError(
+                "PayPal's token answer has no access_token or expires_in", reason="bad_token_answer"
+            )
         ttl = expires_in - min(TOKEN_MARGIN_SECONDS, expires_in // 2)
         try:
             if ttl > 0:
@@ -170,8 +179,12 @@ class PayPalApi:
         )
 
     def _client(self, token: str) -> ApiClient:
-        return ApiClient(provider="paypal", base_url=self.base_url, session=self.ctx.http,
-                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        return ApiClient(
+            provider="paypal",
+            base_url=self.base_url,
+            session=self.ctx.http,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -256,9 +269,11 @@ class PayPalSource(SourceProvider):
     def verify(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Verdict | None:
         body = postback_body(event, ctx.source.options["webhook_id"])
         answer = PayPalApi(ctx).call(
-            "POST", "/v1/notifications/verify-webhook-signature", data=body,
+            "POST",
+            "/v1/notifications/verify-webhook-signature",
+            data=body,
             headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         if answer.get("verification_status") != "SUCCESS":
             return Verdict("reject", "signature_not_verified")
         return finality(event.provider_type, payload["resource"])
@@ -270,8 +285,11 @@ class PayPalSource(SourceProvider):
     def canonicalize(
         self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
     ) -> dict[str, Any] | Verdict:
-        base = {"source": event.source, "provider": self.name,
-                "occurred_at": instant(payload["create_time"])}  # fmt: skip
+        base = {
+            "source": event.source,
+            "provider": self.name,
+            "occurred_at": instant(payload["create_time"]),
+        }
         return canonical_event(event.provider_type, fetched, base)
 
 

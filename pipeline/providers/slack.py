@@ -60,11 +60,15 @@ class SlackOptions(Schema):
         allowed = {origin(entry) for entry in data["allowed_origins"]}
         if origin(url) not in allowed:
             # the URL is a secret: name the rule, not the value
-            raise ValidationError("webhook_url must start with one of allowed_origins "
-                                  "(https://hooks.slack.com by default).", "webhook_url")  # fmt: skip
+            raise ValidationError(
+                "webhook_url must start with one of allowed_origins "
+                "(https://hooks.slack.com by default).",
+                "webhook_url",
+            )
         if not _WEBHOOK_PATH.search(urlsplit(url).path):
-            raise ValidationError("webhook_url is an incoming-webhook URL, …/services/T…/B…/….",
-                                  "webhook_url")  # fmt: skip
+            raise ValidationError(
+                "webhook_url is an incoming-webhook URL, …/services/T…/B…/….", "webhook_url"
+            )
 
 
 def escape(text: str) -> str:
@@ -102,15 +106,19 @@ def when(starts_at: str, zone: str) -> str:
 
 def _purchase_completed(config: Config, event: dict[str, Any]) -> str:
     purchase = event["purchase"]
-    return (f"New purchase: {escape(display_name(event))} bought {product_names(config, purchase)}"
-            f" for {amount_text(purchase)}.")  # fmt: skip
+    return (
+        f"New purchase: {escape(display_name(event))} bought {product_names(config, purchase)}"
+        f" for {amount_text(purchase)}."
+    )
 
 
 def _booking_created(config: Config, event: dict[str, Any]) -> str:
     booking = event["booking"]
     what = escape(booking.get("event_name") or "a session")
-    return (f"New booking: {escape(display_name(event))} booked {what}"
-            f" for {when(booking['starts_at'], booking['timezone'])}.")  # fmt: skip
+    return (
+        f"New booking: {escape(display_name(event))} booked {what}"
+        f" for {when(booking['starts_at'], booking['timezone'])}."
+    )
 
 
 def _generic(config: Config, event: dict[str, Any]) -> str:
@@ -131,8 +139,11 @@ def _failure(status: int, body: str) -> PermanentError:
     code = body if _ERROR_CODE.match(body) else "unexpected_answer"
     text = f"Slack answered {status} {code}"
     if status in CONFIGURATION_STATUSES:
-        return ConfigurationError(f"{text}: the webhook is revoked, barred or its channel is gone",
-                                  reason=f"slack_{code}", http_status=status)  # fmt: skip
+        return ConfigurationError(
+            f"{text}: the webhook is revoked, barred or its channel is gone",
+            reason=f"slack_{code}",
+            http_status=status,
+        )
     return PermanentError(text, reason=f"slack_{code}", http_status=status)
 
 
@@ -147,9 +158,11 @@ class SlackDestination(DestinationProvider):
         self, ctx: DestinationContext, delivery: DeliveryRef, event: dict[str, Any]
     ) -> dict[str, Any]:
         client = ApiClient(
-            provider="slack", base_url=ctx.destination.options["webhook_url"], session=ctx.http,
+            provider="slack",
+            base_url=ctx.destination.options["webhook_url"],
+            session=ctx.http,
             timeout=ctx.destination.timeout_seconds,
-        )  # fmt: skip
+        )
         text = message(ctx.config, event)
         try:
             response = client.request(
@@ -157,8 +170,12 @@ class SlackDestination(DestinationProvider):
             )
         except RetryableError as exc:
             # a connection error's own message spells out the URL: keep it out of the trace
-            raise RetryableError(exc.message, retry_after=exc.retry_after, reason=exc.reason,
-                                 http_status=exc.http_status) from None  # fmt: skip
+            raise RetryableError(
+                exc.message,
+                retry_after=exc.retry_after,
+                reason=exc.reason,
+                http_status=exc.http_status,
+            ) from None
         finally:
             client.last.path = REDACTED_PATH  # the path is the webhook's secret
         body = response.text.strip()[:60]

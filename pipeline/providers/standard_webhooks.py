@@ -99,8 +99,13 @@ def event_type(value: Any) -> str:
 class StandardWebhooksSource(EnvelopeSource):
     name = "standard_webhooks"
     scheme = "standard_webhooks"
-    stored_headers = ("webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type",
-                      "User-Agent")  # fmt: skip
+    stored_headers = (
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "Content-Type",
+        "User-Agent",
+    )
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
         if not isinstance(payload, dict):

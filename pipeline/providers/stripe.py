@@ -189,9 +189,12 @@ def _session_contact(session: dict[str, Any]) -> dict[str, Any]:
 def _checkout(kind: str, session: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
     if kind == "checkout.session.async_payment_failed":
         return canonical.event(
-            "purchase.failed", key=f"stripe:{session['id']}", **base,
-            contact=_session_contact(session), purchase=_purchase(session, reason="async_payment_failed"),
-        )  # fmt: skip
+            "purchase.failed",
+            key=f"stripe:{session['id']}",
+            **base,
+            contact=_session_contact(session),
+            purchase=_purchase(session, reason="async_payment_failed"),
+        )
     if session.get("payment_status") not in ("paid", "no_payment_required"):
         return Verdict("wait", "payment_not_final")
     intent = session.get("payment_intent")
@@ -200,9 +203,12 @@ def _checkout(kind: str, session: dict[str, Any], base: dict[str, Any]) -> dict[
         # the refund webhook may arrive first; current state says there is nothing to grant
         return Verdict("ignore", "refunded_before_processing")
     return canonical.event(
-        "purchase.completed", key=f"stripe:{session['id']}", **base,
-        contact=_session_contact(session), purchase=_purchase(session),
-    )  # fmt: skip
+        "purchase.completed",
+        key=f"stripe:{session['id']}",
+        **base,
+        contact=_session_contact(session),
+        purchase=_purchase(session),
+    )
 
 
 def _purchase(session: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
@@ -228,9 +234,12 @@ def _refund(charge: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Ve
     purchase = _purchase(session, reason="refunded")
     purchase["amount"] = charge.get("amount_refunded", purchase["amount"])
     return canonical.event(
-        "purchase.refunded", key=f"stripe:{charge['id']}:refunded", **base,
-        contact=_session_contact(session), purchase=purchase,
-    )  # fmt: skip
+        "purchase.refunded",
+        key=f"stripe:{charge['id']}:refunded",
+        **base,
+        contact=_session_contact(session),
+        purchase=purchase,
+    )
 
 
 def _dispute(dispute: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
@@ -239,18 +248,22 @@ def _dispute(dispute: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | 
         return Verdict("ignore", "no_checkout_session")
     purchase = _purchase(session, reason=dispute.get("reason") or "disputed")
     return canonical.event(
-        "purchase.disputed", key=f"stripe:{dispute['id']}", **base,
-        contact=_session_contact(session), purchase=purchase,
-    )  # fmt: skip
+        "purchase.disputed",
+        key=f"stripe:{dispute['id']}",
+        **base,
+        contact=_session_contact(session),
+        purchase=purchase,
+    )
 
 
 def _subscription_contact(customer: Any) -> dict[str, Any]:
     if not isinstance(customer, dict):
         raise PermanentError("the subscription's customer was not expanded", reason="no_customer")
     return canonical.contact(
-        customer.get("email"), name=customer.get("name"),
+        customer.get("email"),
+        name=customer.get("name"),
         external_ids={"stripe_customer": object_id(customer)},
-    )  # fmt: skip
+    )
 
 
 def _subscription(kind: str, sub: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
@@ -268,10 +281,12 @@ def _subscription(kind: str, sub: dict[str, Any], base: dict[str, Any]) -> dict[
         for item in ((sub.get("items") or {}).get("data") or [])
     ]
     return canonical.event(
-        canonical_type, key=f"stripe:{sub['id']}:{canonical_type}", **base,
+        canonical_type,
+        key=f"stripe:{sub['id']}:{canonical_type}",
+        **base,
         contact=_subscription_contact(sub.get("customer")),
         subscription={"id": sub["id"], "status": status, "items": items},
-    )  # fmt: skip
+    )
 
 
 def _invoice(kind: str, invoice: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
@@ -288,13 +303,16 @@ def _invoice(kind: str, invoice: dict[str, Any], base: dict[str, Any]) -> dict[s
         return Verdict("ignore", "first_invoice_covered_by_subscription_created")
     customer = invoice.get("customer")
     return canonical.event(
-        canonical_type, key=f"stripe:{invoice['id']}:{canonical_type}", **base,
+        canonical_type,
+        key=f"stripe:{invoice['id']}:{canonical_type}",
+        **base,
         contact=canonical.contact(
-            invoice.get("customer_email"), name=invoice.get("customer_name"),
+            invoice.get("customer_email"),
+            name=invoice.get("customer_name"),
             external_ids={"stripe_customer": object_id(customer) if customer else ""},
         ),
         subscription={"id": object_id(subscription), "status": invoice.get("status") or "open"},
-    )  # fmt: skip
+    )
 
 
 SOURCE = StripeSource()

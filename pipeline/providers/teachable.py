@@ -56,9 +56,12 @@ def client(
     api_base: str | None, api_key: str, session: requests.Session, timeout: float
 ) -> ApiClient:
     return ApiClient(
-        provider="teachable", base_url=(api_base or DEFAULT_API_BASE) + "/v1", session=session,
-        timeout=timeout, headers={"apiKey": api_key, "Accept": "application/json"},
-    )  # fmt: skip
+        provider="teachable",
+        base_url=(api_base or DEFAULT_API_BASE) + "/v1",
+        session=session,
+        timeout=timeout,
+        headers={"apiKey": api_key, "Accept": "application/json"},
+    )
 
 
 def call(
@@ -68,8 +71,9 @@ def call(
     response = api.request(method, path, accept=(*accept, 429), **kwargs)
     if response.status_code == 429:
         wait = parse_retry_after(response.headers.get("RateLimit-Reset"))
-        raise RetryableError("teachable answered 429", retry_after=wait, reason="http_429",
-                             http_status=429)  # fmt: skip
+        raise RetryableError(
+            "teachable answered 429", retry_after=wait, reason="http_429", http_status=429
+        )
     return response
 
 
@@ -94,8 +98,12 @@ class TeachableDestination(DestinationProvider):
         if not courses:
             return {"skipped": "no_course_for_these_products"}
         destination = ctx.destination
-        api = client(destination.api_base, destination.options["api_key"], ctx.http,
-                     destination.timeout_seconds)  # fmt: skip
+        api = client(
+            destination.api_base,
+            destination.options["api_key"],
+            ctx.http,
+            destination.timeout_seconds,
+        )
         email = require_email(event)
         user = find_user(api, email)
         if delivery.verb == "unenroll":
@@ -120,8 +128,9 @@ class TeachableDestination(DestinationProvider):
 
 def _numeric(courses: list[str]) -> list[int]:
     if not all(course.isdigit() for course in courses):
-        raise ConfigurationError("a Teachable course_id in [products] is not a number",
-                                 reason="bad_course_id")  # fmt: skip
+        raise ConfigurationError(
+            "a Teachable course_id in [products] is not a number", reason="bad_course_id"
+        )
     return [int(course) for course in courses]
 
 
@@ -140,8 +149,11 @@ def create_user(api: ApiClient, email: str, event: dict[str, Any]) -> dict[str, 
         # created meanwhile by another delivery for the same person: read it back
         user = find_user(api, email)
         if user is None:
-            raise PermanentError("Teachable refused the new user", reason="user_rejected",
-                                 http_status=response.status_code)  # fmt: skip
+            raise PermanentError(
+                "Teachable refused the new user",
+                reason="user_rejected",
+                http_status=response.status_code,
+            )
         return user
     created: dict[str, Any] = response.json()
     return created.get("user", created)  # some documentation wraps the user, the API does not
@@ -169,8 +181,12 @@ class TeachableSource(SourceProvider):
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"  # no published field list: drift is recorded, not fatal
     options_schema = TeachableSourceOptions
-    lanes = {"Enrollment.created": "enrollments", "Enrollment.completed": "enrollments",
-             "Transaction.created": "payments", "Transaction.refunded": "payments"}  # fmt: skip
+    lanes = {
+        "Enrollment.created": "enrollments",
+        "Enrollment.completed": "enrollments",
+        "Transaction.created": "payments",
+        "Transaction.refunded": "payments",
+    }
     contracts = CONTRACTS
 
     def parse(self, body: bytes) -> Any:
@@ -200,8 +216,10 @@ class TeachableSource(SourceProvider):
         if (obj.get("user") or {}).get("email"):
             return None
         if not ctx.source.options.get("api_key"):
-            raise ContractError("the webhook names no user e-mail and the source has no api_key "
-                                "to look it up", reason="no_email")  # fmt: skip
+            raise ContractError(
+                "the webhook names no user e-mail and the source has no api_key to look it up",
+                reason="no_email",
+            )
         api = client(ctx.source.api_base, ctx.source.options["api_key"], ctx.http, 10.0)
         user = call(api, "GET", f"/users/{obj['user_id']}").json()
         user = user.get("user", user)
@@ -213,25 +231,45 @@ class TeachableSource(SourceProvider):
     ) -> dict[str, Any] | Verdict:
         obj, kind = payload["object"], event.provider_type
         user = fetched.object["user"] if fetched else obj["user"]
-        contact = canonical.contact(user.get("email"), name=user.get("name"),
-                                    external_ids={"teachable_user": str(obj["user_id"])})  # fmt: skip
-        base: dict[str, Any] = {"source": event.source, "provider": self.name, "contact": contact,
-                                "occurred_at": _instant(payload["created"])}  # fmt: skip
+        contact = canonical.contact(
+            user.get("email"),
+            name=user.get("name"),
+            external_ids={"teachable_user": str(obj["user_id"])},
+        )
+        base: dict[str, Any] = {
+            "source": event.source,
+            "provider": self.name,
+            "contact": contact,
+            "occurred_at": _instant(payload["created"]),
+        }
         if kind in ENROLLMENT_TYPES:
-            part = {"id": str(obj["id"]), "course_id": str(obj["course_id"]),
-                    "course_name": (obj.get("course") or {}).get("name"), "user_id": str(obj["user_id"]),
-                    "completed": kind == "Enrollment.completed"}  # fmt: skip
-            return canonical.event(kind.lower(), key=f"teachable:enrollment:{obj['id']}", **base,
-                                   enrollment=part)  # fmt: skip
+            part = {
+                "id": str(obj["id"]),
+                "course_id": str(obj["course_id"]),
+                "course_name": (obj.get("course") or {}).get("name"),
+                "user_id": str(obj["user_id"]),
+                "completed": kind == "Enrollment.completed",
+            }
+            return canonical.event(
+                kind.lower(), key=f"teachable:enrollment:{obj['id']}", **base, enrollment=part
+            )
         if kind == "Transaction.refunded":
             purchase = _purchase(obj, reason="refunded")
             purchase["amount"] = obj.get("amount_refunded") or purchase["amount"]
-            return canonical.event("purchase.refunded", key=f"teachable:transaction:{obj['id']}:refunded",
-                                   **base, purchase=purchase)  # fmt: skip
+            return canonical.event(
+                "purchase.refunded",
+                key=f"teachable:transaction:{obj['id']}:refunded",
+                **base,
+                purchase=purchase,
+            )
         if obj.get("refunded_at") or obj.get("amount_refunded"):
             return Verdict("ignore", "refunded_before_processing")
-        return canonical.event("purchase.completed", key=f"teachable:sale:{obj.get('sale_id') or obj['id']}",
-                               **base, purchase=_purchase(obj))  # fmt: skip
+        return canonical.event(
+            "purchase.completed",
+            key=f"teachable:sale:{obj.get('sale_id') or obj['id']}",
+            **base,
+            purchase=_purchase(obj),
+        )
 
 
 def _purchase(obj: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
@@ -239,11 +277,19 @@ def _purchase(obj: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
     if amount is None:
         raise ContractError("the Teachable transaction has no amount", reason="no_amount")
     plan = obj.get("pricing_plan") or {}
-    item = {"product": f"teachable:pricing_plan:{obj['pricing_plan_id']}",
-            "name": plan.get("name") or (obj.get("course") or {}).get("name"), "amount": amount}  # fmt: skip
-    return {"id": str(obj.get("sale_id") or obj["id"]), "payment_id": str(obj["id"]),
-            "amount": int(amount), "currency": obj["currency"].lower(), "items": [item],
-            "reason": reason}  # fmt: skip
+    item = {
+        "product": f"teachable:pricing_plan:{obj['pricing_plan_id']}",
+        "name": plan.get("name") or (obj.get("course") or {}).get("name"),
+        "amount": amount,
+    }
+    return {
+        "id": str(obj.get("sale_id") or obj["id"]),
+        "payment_id": str(obj["id"]),
+        "amount": int(amount),
+        "currency": obj["currency"].lower(),
+        "items": [item],
+        "reason": reason,
+    }
 
 
 def _instant(text: str) -> datetime:

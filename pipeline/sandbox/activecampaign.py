@@ -36,8 +36,16 @@ STATUS_EFFECTS = {"1": "contact_list.subscribed", "2": "contact_list.unsubscribe
 
 def error_response(status: int, message: str) -> Response:
     if status in (400, 422):
-        body: dict[str, Any] = {"errors": [{"title": message, "detail": "", "code": "invalid",
-                                            "source": {"pointer": "/data/attributes"}}]}  # fmt: skip
+        body: dict[str, Any] = {
+            "errors": [
+                {
+                    "title": message,
+                    "detail": "",
+                    "code": "invalid",
+                    "source": {"pointer": "/data/attributes"},
+                }
+            ]
+        }
     else:
         body = {"message": message}
     response = jsonify(body)
@@ -72,8 +80,15 @@ def sync_contact(email: str, first: str | None, last: str | None) -> tuple[dict[
         created = found is None
         if found is None:
             contact_id = str(sandbox_state().new_id(numeric=True))
-            found = {"id": contact_id, "email": email.strip().lower(), "firstName": "",
-                     "lastName": "", "phone": "", "cdate": _now(), "udate": _now()}  # fmt: skip
+            found = {
+                "id": contact_id,
+                "email": email.strip().lower(),
+                "firstName": "",
+                "lastName": "",
+                "phone": "",
+                "cdate": _now(),
+                "udate": _now(),
+            }
             _store("contacts")[contact_id] = found
         found.update({k: v for k, v in (("firstName", first), ("lastName", last)) if v})
         found["udate"] = _now()
@@ -124,10 +139,17 @@ def update_list_status() -> Response:
         return error_response(404, f"No Result found for Subscriber with id {contact_id}")
     if set_list_status(contact_id, list_id, status):
         set_effect(STATUS_EFFECTS[status], f"{list_id}:{contact_id}")
-    return jsonify(contacts=[contact], contactList={
-        "contact": contact_id, "list": list_id, "status": int(status), "sdate": _now(),
-        "sourceid": "0", "id": f"{list_id}{contact_id}",
-    })  # fmt: skip
+    return jsonify(
+        contacts=[contact],
+        contactList={
+            "contact": contact_id,
+            "list": list_id,
+            "status": int(status),
+            "sdate": _now(),
+            "sourceid": "0",
+            "id": f"{list_id}{contact_id}",
+        },
+    )
 
 
 def _tag_view(tag: dict[str, Any]) -> dict[str, Any]:
@@ -227,16 +249,26 @@ def webhook(spec: dict[str, Any]) -> str:
         link_tag(contact["id"], tag["id"])
     with sandbox_state().lock:
         names = sorted(
-            _store("tags")[link["tag"]]["tag"] for link in _store("contact_tags").values()
+            _store("tags")[link["tag"]]["tag"]
+            for link in _store("contact_tags").values()
             if link["contact"] == contact["id"]
-        )  # fmt: skip
-    fields = [("url", spec.get("url", "https://example.test/webhooks")), ("type", kind),
-              ("date_time", spec.get("date_time") or _now()), ("initiated_by", "admin"),
-              ("initiated_from", "admin"), ("list", list_id if kind != "contact_tag_added" else "0"),
-              ("contact[id]", contact["id"]), ("contact[email]", contact["email"]),
-              ("contact[first_name]", contact["firstName"]), ("contact[last_name]", contact["lastName"]),
-              ("contact[phone]", contact["phone"]), ("contact[ip]", "127.0.0.1"),
-              ("contact[tags]", ", ".join(names)), ("contact[orgname]", "")]  # fmt: skip
+        )
+    fields = [
+        ("url", spec.get("url", "https://example.test/webhooks")),
+        ("type", kind),
+        ("date_time", spec.get("date_time") or _now()),
+        ("initiated_by", "admin"),
+        ("initiated_from", "admin"),
+        ("list", list_id if kind != "contact_tag_added" else "0"),
+        ("contact[id]", contact["id"]),
+        ("contact[email]", contact["email"]),
+        ("contact[first_name]", contact["firstName"]),
+        ("contact[last_name]", contact["lastName"]),
+        ("contact[phone]", contact["phone"]),
+        ("contact[ip]", "127.0.0.1"),
+        ("contact[tags]", ", ".join(names)),
+        ("contact[orgname]", ""),
+    ]
     if kind == "contact_tag_added":
         fields.append(("tag", tag_name))
     return urlencode(fields)

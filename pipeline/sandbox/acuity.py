@@ -29,17 +29,28 @@ from pipeline.signing import body_hmac
 
 blueprint = Blueprint("sandbox_acuity", __name__)
 control = Blueprint("sandbox_acuity_control", __name__)
-ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 429: "too_many_requests", 500: "internal_server_error",
-          503: "service_unavailable"}  # fmt: skip
-MESSAGES = {401: "Unauthorized", 403: "Forbidden",
-            429: "Rate limit reached. Limit 10req/s and 20 concurrent connections."}  # fmt: skip
+ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "too_many_requests",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
+MESSAGES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Rate limit reached. Limit 10req/s and 20 concurrent connections.",
+}
 ALL_ACTIONS = ("scheduled", "rescheduled", "canceled", "changed")
 
 
 def error_response(status: int, message: str) -> Response:
-    response = jsonify(status_code=status, message=MESSAGES.get(status, message),
-                       error=ERRORS.get(status, "error"))  # fmt: skip
+    response = jsonify(
+        status_code=status, message=MESSAGES.get(status, message), error=ERRORS.get(status, "error")
+    )
     response.status_code = status
     return response
 
@@ -89,32 +100,58 @@ def _place(appointment: dict[str, Any], start: datetime) -> None:
     local = start.astimezone(ZoneInfo(appointment["calendarTimezone"]))
     end = local + timedelta(minutes=int(appointment["duration"]))
     end = end.astimezone(local.tzinfo)  # wall clock after any DST change inside the slot
-    appointment.update(datetime=local.strftime("%Y-%m-%dT%H:%M:%S%z"), date=_day(local),
-                       time=_clock(local), endTime=_clock(end))  # fmt: skip
+    appointment.update(
+        datetime=local.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        date=_day(local),
+        time=_clock(local),
+        endTime=_clock(end),
+    )
 
 
 def _new_appointment(spec: dict[str, Any], owner: str, start: datetime) -> dict[str, Any]:
     appointment_id = int(sandbox_state().new_id(numeric=True)) + 600_000_000
     now = datetime.now(ZoneInfo(spec.get("calendarTimezone", "America/New_York")))
     appointment: dict[str, Any] = {
-        "id": appointment_id, "firstName": spec.get("firstName", ""),
-        "lastName": spec.get("lastName", ""), "phone": spec.get("phone", ""),
-        "email": spec["email"], "date": "", "time": "", "endTime": "",
-        "dateCreated": _day(now), "datetimeCreated": now.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "datetime": "", "price": "0.00", "priceSold": "0.00", "paid": "no", "amountPaid": "0.00",
+        "id": appointment_id,
+        "firstName": spec.get("firstName", ""),
+        "lastName": spec.get("lastName", ""),
+        "phone": spec.get("phone", ""),
+        "email": spec["email"],
+        "date": "",
+        "time": "",
+        "endTime": "",
+        "dateCreated": _day(now),
+        "datetimeCreated": now.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "datetime": "",
+        "price": "0.00",
+        "priceSold": "0.00",
+        "paid": "no",
+        "amountPaid": "0.00",
         "type": spec.get("type", "Discovery Call"),
-        "appointmentTypeID": int(spec.get("appointmentTypeID", 26099563)), "classID": None,
-        "addonIDs": [], "category": "", "duration": str(int(spec.get("duration", 60))),
-        "calendar": "Creator", "calendarID": int(spec.get("calendarID", 4672347)),
+        "appointmentTypeID": int(spec.get("appointmentTypeID", 26099563)),
+        "classID": None,
+        "addonIDs": [],
+        "category": "",
+        "duration": str(int(spec.get("duration", 60))),
+        "calendar": "Creator",
+        "calendarID": int(spec.get("calendarID", 4672347)),
         "certificate": None,
         "confirmationPage": f"https://app.acuityscheduling.com/schedule.php?owner={owner}"
-                            f"&action=appt&id%5B%5D={appointment_id:x}",
-        "location": "", "notes": "", "timezone": spec["timezone"],
+        f"&action=appt&id%5B%5D={appointment_id:x}",
+        "location": "",
+        "notes": "",
+        "timezone": spec["timezone"],
         "calendarTimezone": spec.get("calendarTimezone", "America/New_York"),
-        "canceled": False, "canClientCancel": True, "canClientReschedule": True,
-        "labels": None, "forms": [], "formsText": "", "isVerified": False,
-        "scheduledBy": None, "_owner": owner,
-    }  # fmt: skip
+        "canceled": False,
+        "canClientCancel": True,
+        "canClientReschedule": True,
+        "labels": None,
+        "forms": [],
+        "formsText": "",
+        "isVerified": False,
+        "scheduledBy": None,
+        "_owner": owner,
+    }
     _place(appointment, start)
     _appointments()[appointment_id] = appointment
     return appointment
@@ -127,13 +164,24 @@ def webhooks(action: str, appointment: dict[str, Any]) -> list[dict[str, Any]]:
     for name in (action, "changed"):
         if name not in account["actions"]:
             continue
-        body = urlencode([("action", name), ("id", str(appointment["id"])),
-                          ("calendarID", str(appointment["calendarID"])),
-                          ("appointmentTypeID", str(appointment["appointmentTypeID"]))])  # fmt: skip
+        body = urlencode(
+            [
+                ("action", name),
+                ("id", str(appointment["id"])),
+                ("calendarID", str(appointment["calendarID"])),
+                ("appointmentTypeID", str(appointment["appointmentTypeID"])),
+            ]
+        )
         signature = body_hmac(account["api_key"], body.encode(), encoding="base64")
-        sent.append({"body": body, "headers": {
-            "Content-Type": "application/x-www-form-urlencoded", "X-Acuity-Signature": signature,
-        }})  # fmt: skip
+        sent.append(
+            {
+                "body": body,
+                "headers": {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Acuity-Signature": signature,
+                },
+            }
+        )
     return sent
 
 

@@ -89,10 +89,13 @@ def instrument(blueprint: Blueprint, provider: str, error: ErrorShape) -> None:
     @blueprint.after_request
     def _record(response: Response) -> Response:
         sandbox_state().record(
-            provider, request.method, request.path, response.status_code,
+            provider,
+            request.method,
+            request.path,
+            response.status_code,
             idempotency_key=request.headers.get("Idempotency-Key"),
             effect=g.get("sandbox_effect"),
-        )  # fmt: skip
+        )
         return response
 
 

@@ -30,9 +30,15 @@ from pipeline.signing import timestamped_hmac_header
 
 blueprint = Blueprint("sandbox_calendly", __name__)
 control = Blueprint("sandbox_calendly_control", __name__)
-TITLES = {400: "Invalid Argument", 401: "Unauthenticated", 403: "Permission Denied",
-          404: "Resource Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-          503: "Service Unavailable"}  # fmt: skip
+TITLES = {
+    400: "Invalid Argument",
+    401: "Unauthenticated",
+    403: "Permission Denied",
+    404: "Resource Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _JWT = re.compile(r"^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}$")
 USER = "AAAAAAAAAAAAAAAA"
 
@@ -95,16 +101,25 @@ def _new_event(spec: dict[str, Any], start: datetime) -> dict[str, Any]:
     event = {
         "uri": f"{base}/scheduled_events/{event_uuid}",
         "name": spec.get("event_name", f"{minutes} Minute Meeting"),
-        "meeting_notes_plain": None, "meeting_notes_html": None, "status": "active",
-        "start_time": _stamp(start), "end_time": _stamp(start + timedelta(minutes=minutes)),
+        "meeting_notes_plain": None,
+        "meeting_notes_html": None,
+        "status": "active",
+        "start_time": _stamp(start),
+        "end_time": _stamp(start + timedelta(minutes=minutes)),
         "event_type": f"{base}/event_types/BBBBBBBBBBBBBBBB",
         "location": {"type": "zoom", "status": "pushed", "join_url": "https://zoom.us/j/1"},
         "invitees_counter": {"total": 1, "active": 1, "limit": 1},
-        "created_at": now, "updated_at": now,
-        "event_memberships": [{"user": f"{base}/users/{USER}", "user_email": "host@example.com",
-                               "user_name": "Creator Host"}],
+        "created_at": now,
+        "updated_at": now,
+        "event_memberships": [
+            {
+                "user": f"{base}/users/{USER}",
+                "user_email": "host@example.com",
+                "user_name": "Creator Host",
+            }
+        ],
         "event_guests": [],
-    }  # fmt: skip
+    }
     _events()[event_uuid] = event
     return event
 
@@ -112,28 +127,52 @@ def _new_event(spec: dict[str, Any], start: datetime) -> dict[str, Any]:
 def _new_invitee(spec: dict[str, Any], event: dict[str, Any], old: str | None) -> dict[str, Any]:
     invitee_uuid, now = str(uuid.uuid4()), _stamp()
     invitee = {
-        "uri": f"{event['uri']}/invitees/{invitee_uuid}", "email": spec["email"],
-        "first_name": spec.get("first_name"), "last_name": spec.get("last_name"),
-        "name": spec.get("name", spec["email"].split("@")[0]), "status": "active",
-        "questions_and_answers": [], "timezone": spec["timezone"], "event": event["uri"],
-        "created_at": now, "updated_at": now,
-        "tracking": dict.fromkeys(("utm_campaign", "utm_source", "utm_medium", "utm_content",
-                                   "utm_term", "salesforce_uuid")),
-        "text_reminder_number": None, "rescheduled": False, "old_invitee": old,
+        "uri": f"{event['uri']}/invitees/{invitee_uuid}",
+        "email": spec["email"],
+        "first_name": spec.get("first_name"),
+        "last_name": spec.get("last_name"),
+        "name": spec.get("name", spec["email"].split("@")[0]),
+        "status": "active",
+        "questions_and_answers": [],
+        "timezone": spec["timezone"],
+        "event": event["uri"],
+        "created_at": now,
+        "updated_at": now,
+        "tracking": dict.fromkeys(
+            (
+                "utm_campaign",
+                "utm_source",
+                "utm_medium",
+                "utm_content",
+                "utm_term",
+                "salesforce_uuid",
+            )
+        ),
+        "text_reminder_number": None,
+        "rescheduled": False,
+        "old_invitee": old,
         "new_invitee": None,
         "cancel_url": f"https://calendly.com/cancellations/{invitee_uuid}",
         "reschedule_url": f"https://calendly.com/reschedulings/{invitee_uuid}",
-        "routing_form_submission": None, "payment": None, "no_show": None,
-        "reconfirmation": None, "scheduling_method": None, "invitee_scheduled_by": None,
-    }  # fmt: skip
+        "routing_form_submission": None,
+        "payment": None,
+        "no_show": None,
+        "reconfirmation": None,
+        "scheduling_method": None,
+        "invitee_scheduled_by": None,
+    }
     _invitees()[invitee_uuid] = invitee
     return invitee
 
 
 def _cancel(invitee: dict[str, Any], reason: str | None, by_reschedule: str | None) -> None:
     now = _stamp()
-    cancellation = {"canceled_by": invitee["name"], "reason": reason,
-                    "canceler_type": "invitee", "created_at": now}  # fmt: skip
+    cancellation = {
+        "canceled_by": invitee["name"],
+        "reason": reason,
+        "canceler_type": "invitee",
+        "created_at": now,
+    }
     invitee.update(status="canceled", updated_at=now, cancellation=cancellation)
     if by_reschedule:
         invitee.update(rescheduled=True, new_invitee=by_reschedule)
@@ -145,8 +184,12 @@ def _cancel(invitee: dict[str, Any], reason: str | None, by_reschedule: str | No
 def webhook(kind: str, invitee: dict[str, Any], signing_key: str) -> dict[str, Any]:
     """The request Calendly would send: the exact body and its headers, signed now."""
     scheduled = _events()[invitee["event"].rsplit("/", 1)[-1]]
-    document = {"created_at": _stamp(), "created_by": f"{_base()}/users/{USER}", "event": kind,
-                "payload": {**invitee, "scheduled_event": scheduled}}  # fmt: skip
+    document = {
+        "created_at": _stamp(),
+        "created_by": f"{_base()}/users/{USER}",
+        "event": kind,
+        "payload": {**invitee, "scheduled_event": scheduled},
+    }
     body = json.dumps(document).encode()
     signature = timestamped_hmac_header(signing_key, body, int(time.time()))
     headers = {"Content-Type": "application/json", "Calendly-Webhook-Signature": signature}
@@ -168,8 +211,9 @@ def control_book() -> Response:
     if not key or "email" not in spec or "timezone" not in spec or "start_time" not in spec:
         return error_response(400, "email, timezone, start_time and signing_key are required")
     invitee = _new_invitee(spec, _new_event(spec, _start(spec)), old=None)
-    return jsonify(invitee=invitee["uri"].rsplit("/", 1)[-1],
-                   webhook=webhook("invitee.created", invitee, key))  # fmt: skip
+    return jsonify(
+        invitee=invitee["uri"].rsplit("/", 1)[-1], webhook=webhook("invitee.created", invitee, key)
+    )
 
 
 @control.post("/invitees/<invitee_uuid>/reschedule")
@@ -178,8 +222,14 @@ def control_reschedule(invitee_uuid: str) -> Response:
     old = _invitees().get(invitee_uuid)
     if old is None or old["status"] != "active" or not key or "start_time" not in spec:
         return error_response(400, "an active invitee, start_time and signing_key are required")
-    details = {"email": old["email"], "name": old["name"], "timezone": old["timezone"],
-               "first_name": old["first_name"], "last_name": old["last_name"], **spec}  # fmt: skip
+    details = {
+        "email": old["email"],
+        "name": old["name"],
+        "timezone": old["timezone"],
+        "first_name": old["first_name"],
+        "last_name": old["last_name"],
+        **spec,
+    }
     new = _new_invitee(details, _new_event(details, _start(spec)), old=old["uri"])
     _cancel(old, reason=None, by_reschedule=new["uri"])
     webhooks = [webhook("invitee.canceled", old, key), webhook("invitee.created", new, key)]

@@ -33,23 +33,49 @@ MAX_VALUE = 100
 MAX_BODY_BYTES = 130 * 1024
 BACKDATE_SECONDS = 72 * 3600
 RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_")
-RESERVED_NAMES = frozenset({
-    "ad_impression", "app_remove", "app_store_refund", "app_store_subscription_cancel",
-    "app_store_subscription_renew", "click", "error", "file_download", "first_open", "first_visit",
-    "form_start", "form_submit", "in_app_purchase", "page_view", "scroll", "session_start",
-    "user_engagement", "view_complete", "video_progress", "video_start", "view_search_results",
-})  # fmt: skip
+RESERVED_NAMES = frozenset(
+    {
+        "ad_impression",
+        "app_remove",
+        "app_store_refund",
+        "app_store_subscription_cancel",
+        "app_store_subscription_renew",
+        "click",
+        "error",
+        "file_download",
+        "first_open",
+        "first_visit",
+        "form_start",
+        "form_submit",
+        "in_app_purchase",
+        "page_view",
+        "scroll",
+        "session_start",
+        "user_engagement",
+        "view_complete",
+        "video_progress",
+        "video_start",
+        "view_search_results",
+    }
+)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-            413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
-            503: "UNAVAILABLE"}  # fmt: skip
+STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 Message = tuple[int | None, dict[str, str]]  # (event index or None for the whole request, message)
 
 
 def error_response(status: int, message: str) -> Response:
-    response = jsonify(error={"code": status, "message": message,
-                              "status": STATUSES.get(status, "UNKNOWN")})  # fmt: skip
+    response = jsonify(
+        error={"code": status, "message": message, "status": STATUSES.get(status, "UNKNOWN")}
+    )
     response.status_code = status
     return response
 
@@ -60,12 +86,17 @@ def _message(path: str, description: str, code: str) -> dict[str, str]:
 
 def _name_problem(name: Any, what: str, path: str, index: int) -> dict[str, str] | None:
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > MAX_NAME:
-        return _message(path, f"{what} at index: [{index}] has invalid name [{name}]. Names must "
-                              "start with an alphabetic character and contain only alphanumeric "
-                              "characters and underscores.", "NAME_INVALID")  # fmt: skip
+        return _message(
+            path,
+            f"{what} at index: [{index}] has invalid name [{name}]. Names must "
+            "start with an alphabetic character and contain only alphanumeric "
+            "characters and underscores.",
+            "NAME_INVALID",
+        )
     if name.lower().startswith(RESERVED_PREFIXES) or (what == "Event" and name in RESERVED_NAMES):
-        return _message(path, f"{what} at index: [{index}] has reserved name [{name}].",
-                        "NAME_RESERVED")  # fmt: skip
+        return _message(
+            path, f"{what} at index: [{index}] has reserved name [{name}].", "NAME_RESERVED"
+        )
     return None
 
 
@@ -73,16 +104,31 @@ def _param_problems(index: int, params: dict[str, Any]) -> list[dict[str, str]]:
     path = f"events[{index}].params"
     found: list[dict[str, str] | None] = []
     if len(params) > MAX_PARAMS:
-        found.append(_message(path, f"Event at index: [{index}] has more than {MAX_PARAMS} "
-                                    "params.", "EXCEEDED_MAX_ENTITIES"))  # fmt: skip
+        found.append(
+            _message(
+                path,
+                f"Event at index: [{index}] has more than {MAX_PARAMS} params.",
+                "EXCEEDED_MAX_ENTITIES",
+            )
+        )
     for name, value in params.items():
         found.append(_name_problem(name, "Param", path, index))
         if isinstance(value, str) and len(value) > MAX_VALUE:
-            found.append(_message(f"{path}.{name}", f"Value of param [{name}] is longer than "
-                                  f"{MAX_VALUE} characters.", "VALUE_OUT_OF_BOUNDS"))  # fmt: skip
+            found.append(
+                _message(
+                    f"{path}.{name}",
+                    f"Value of param [{name}] is longer than {MAX_VALUE} characters.",
+                    "VALUE_OUT_OF_BOUNDS",
+                )
+            )
     if "value" in params and not params.get("currency"):
-        found.append(_message(f"{path}.currency", f"Event at index: [{index}] has a value but no "
-                              "currency.", "VALUE_REQUIRED"))  # fmt: skip
+        found.append(
+            _message(
+                f"{path}.currency",
+                f"Event at index: [{index}] has a value but no currency.",
+                "VALUE_REQUIRED",
+            )
+        )
     return [m for m in found if m is not None]
 
 
@@ -99,11 +145,21 @@ def _event_problems(index: int, event: Any, now: float) -> list[dict[str, str]]:
     )
     stamp = event.get("timestamp_micros")
     if stamp is not None and not isinstance(stamp, int):
-        found.append(_message(f"events[{index}].timestamp_micros", "Timestamp must be an "
-                              "integer.", "VALUE_INVALID"))  # fmt: skip
+        found.append(
+            _message(
+                f"events[{index}].timestamp_micros",
+                "Timestamp must be an integer.",
+                "VALUE_INVALID",
+            )
+        )
     elif stamp is not None and not (now - BACKDATE_SECONDS <= stamp / 1e6 <= now + 60):
-        found.append(_message(f"events[{index}].timestamp_micros", "Timestamp is more than 72 "
-                              "hours in the past or in the future.", "VALUE_OUT_OF_BOUNDS"))  # fmt: skip
+        found.append(
+            _message(
+                f"events[{index}].timestamp_micros",
+                "Timestamp is more than 72 hours in the past or in the future.",
+                "VALUE_OUT_OF_BOUNDS",
+            )
+        )
     return found
 
 
@@ -113,13 +169,22 @@ def validate(body: Any, now: float) -> list[Message]:
     events = body.get("events")
     found: list[Message] = []
     if not body.get("client_id"):
-        found.append((None, _message("client_id", "Measurement requires a client_id.",
-                                     "VALUE_REQUIRED")))  # fmt: skip
+        found.append(
+            (None, _message("client_id", "Measurement requires a client_id.", "VALUE_REQUIRED"))
+        )
     if not isinstance(events, list) or not events:
         found.append((None, _message("events", "Measurement requires events.", "VALUE_REQUIRED")))
     elif len(events) > MAX_EVENTS:
-        found.append((None, _message("events", f"A measurement may have at most {MAX_EVENTS} "
-                                     "events.", "EXCEEDED_MAX_ENTITIES")))  # fmt: skip
+        found.append(
+            (
+                None,
+                _message(
+                    "events",
+                    f"A measurement may have at most {MAX_EVENTS} events.",
+                    "EXCEEDED_MAX_ENTITIES",
+                ),
+            )
+        )
     else:
         for index, event in enumerate(events):
             found += [(index, m) for m in _event_problems(index, event, now)]
@@ -159,8 +224,15 @@ def collect() -> Response:
         if index in invalid:
             continue
         key = _effect_key(str(body["client_id"]), event)
-        store.setdefault(key, {"client_id": body["client_id"], "user_id": body.get("user_id"),
-                               "measurement_id": request.args["measurement_id"], **event})  # fmt: skip
+        store.setdefault(
+            key,
+            {
+                "client_id": body["client_id"],
+                "user_id": body.get("user_id"),
+                "measurement_id": request.args["measurement_id"],
+                **event,
+            },
+        )
         set_effect("event.recorded", key)
     return Response(status=204)
 

@@ -28,27 +28,63 @@ control = Blueprint("sandbox_hubspot_control", __name__)
 MAX_INPUTS = 100
 WINDOW_MS = 10_000
 DEFAULT_LIMITS = {"ten_secondly": 190, "daily": 1_000_000}
-PROPERTIES = frozenset({
-    "email", "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle", "website",
-    "address", "city", "state", "zip", "country", "hs_timezone", "hs_language", "lifecyclestage",
-    "hs_lead_status", "hubspot_owner_id", "message",
-})  # fmt: skip
-LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-                    "opportunity", "customer", "evangelist", "other")  # fmt: skip
+PROPERTIES = frozenset(
+    {
+        "email",
+        "firstname",
+        "lastname",
+        "phone",
+        "mobilephone",
+        "company",
+        "jobtitle",
+        "website",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "country",
+        "hs_timezone",
+        "hs_language",
+        "lifecyclestage",
+        "hs_lead_status",
+        "hubspot_owner_id",
+        "message",
+    }
+)
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
-LIMIT_MESSAGES = {"DAILY": "You have reached your daily limit.",
-                  "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit."}  # fmt: skip
-CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
-              404: "OBJECT_NOT_FOUND", 429: "RATE_LIMITS"}  # fmt: skip
+LIMIT_MESSAGES = {
+    "DAILY": "You have reached your daily limit.",
+    "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+}
+CATEGORIES = {
+    400: "VALIDATION_ERROR",
+    401: "INVALID_AUTHENTICATION",
+    403: "MISSING_SCOPES",
+    404: "OBJECT_NOT_FOUND",
+    429: "RATE_LIMITS",
+}
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response:
-    body: dict[str, Any] = {"status": "error", "message": message,
-                            "correlationId": str(uuid.uuid4())}  # fmt: skip
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+    }
     if status == 429:  # HubSpot's rate-limit body names the policy that was hit
         policy = extra.pop("policyName", "TEN_SECONDLY_ROLLING")
         body.update(message=LIMIT_MESSAGES[policy], errorType="RATE_LIMIT", policyName=policy)
@@ -76,8 +112,13 @@ def _authenticate_and_count() -> Response | None:
         usage = sandbox_state().store("hubspot", "usage")
         window = [t for t in usage.get("window", []) if now - t < WINDOW_MS / 1000]
         daily = int(usage.get("daily", 0))
-        policy = ("DAILY" if daily >= limits["daily"]
-                  else "TEN_SECONDLY_ROLLING" if len(window) >= limits["ten_secondly"] else None)  # fmt: skip
+        policy = (
+            "DAILY"
+            if daily >= limits["daily"]
+            else "TEN_SECONDLY_ROLLING"
+            if len(window) >= limits["ten_secondly"]
+            else None
+        )
         if policy is None:
             window.append(now)
             daily += 1
@@ -92,43 +133,63 @@ def _authenticate_and_count() -> Response | None:
 def _rate_headers(response: Response) -> Response:
     used, daily = g.get("hubspot_usage", (0, 0))
     limits = _limits()
-    response.headers.update({
-        "X-HubSpot-RateLimit-Max": str(limits["ten_secondly"]),
-        "X-HubSpot-RateLimit-Remaining": str(max(limits["ten_secondly"] - used, 0)),
-        "X-HubSpot-RateLimit-Interval-Milliseconds": str(WINDOW_MS),
-        "X-HubSpot-RateLimit-Daily": str(limits["daily"]),
-        "X-HubSpot-RateLimit-Daily-Remaining": str(max(limits["daily"] - daily, 0)),
-    })  # fmt: skip
+    response.headers.update(
+        {
+            "X-HubSpot-RateLimit-Max": str(limits["ten_secondly"]),
+            "X-HubSpot-RateLimit-Remaining": str(max(limits["ten_secondly"] - used, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(WINDOW_MS),
+            "X-HubSpot-RateLimit-Daily": str(limits["daily"]),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(limits["daily"] - daily, 0)),
+        }
+    )
     return response
 
 
 def _invalid(name: str, value: Any, code: str, message: str) -> dict[str, Any]:
-    return {"isValid": False, "message": message, "error": code, "name": name,
-            "localizedErrorMessage": message, "propertyValue": value}  # fmt: skip
+    return {
+        "isValid": False,
+        "message": message,
+        "error": code,
+        "name": name,
+        "localizedErrorMessage": message,
+        "propertyValue": value,
+    }
 
 
 def _problems(item: dict[str, Any]) -> list[dict[str, Any]]:
     properties = item.get("properties") or {}
     known = PROPERTIES | set(sandbox_state().store("hubspot", "custom_properties"))
-    found = [_invalid(n, v, "PROPERTY_DOESNT_EXIST", f'Property "{n}" does not exist')
-             for n, v in properties.items() if n not in known]  # fmt: skip
+    found = [
+        _invalid(n, v, "PROPERTY_DOESNT_EXIST", f'Property "{n}" does not exist')
+        for n, v in properties.items()
+        if n not in known
+    ]
     email = str(properties.get("email") or item.get("id") or "")
     if not _EMAIL.match(email):
         found.append(_invalid("email", email, "INVALID_EMAIL", f"Email address {email} is invalid"))
     stage = properties.get("lifecyclestage")
     if stage is not None and stage not in LIFECYCLE_STAGES:
-        found.append(_invalid("lifecyclestage", stage, "INVALID_OPTION",
-                              f"{stage} was not one of the allowed options"))  # fmt: skip
+        found.append(
+            _invalid(
+                "lifecyclestage",
+                stage,
+                "INVALID_OPTION",
+                f"{stage} was not one of the allowed options",
+            )
+        )
     return found
 
 
 def _validation_error(problems: list[dict[str, Any]], trace: str | None) -> dict[str, Any]:
     error: dict[str, Any] = {
-        "status": "error", "category": "VALIDATION_ERROR",
+        "status": "error",
+        "category": "VALIDATION_ERROR",
         "message": "Property values were not valid: " + json.dumps(problems),
-        "errors": [{"message": p["message"], "code": p["error"],
-                    "context": {"propertyName": [p["name"]]}} for p in problems],
-    }  # fmt: skip
+        "errors": [
+            {"message": p["message"], "code": p["error"], "context": {"propertyName": [p["name"]]}}
+            for p in problems
+        ],
+    }
     if trace is not None:
         error["context"] = {"objectWriteTraceId": [trace]}
     return error
@@ -147,8 +208,12 @@ def _upsert(item: dict[str, Any]) -> dict[str, Any]:
         found = contacts.get(email)
         created = found is None
         if found is None:
-            found = {"id": str(sandbox_state().new_id(numeric=True)), "properties": {},
-                     "createdAt": _stamp(), "updates": 0}  # fmt: skip
+            found = {
+                "id": str(sandbox_state().new_id(numeric=True)),
+                "properties": {},
+                "createdAt": _stamp(),
+                "updates": 0,
+            }
             contacts[email] = found
         found["properties"].update(properties)
         found["updatedAt"] = _stamp()
@@ -158,9 +223,14 @@ def _upsert(item: dict[str, Any]) -> dict[str, Any]:
         set_effect("contact.created", email)
     else:  # each update is its own effect: a person buying twice is updated twice, legitimately
         set_effect("contact.updated", f"{email}:{updates}")
-    result = {"id": found["id"], "properties": dict(sorted(found["properties"].items())),
-              "createdAt": found["createdAt"], "updatedAt": found["updatedAt"],
-              "archived": False, "new": created}  # fmt: skip
+    result = {
+        "id": found["id"],
+        "properties": dict(sorted(found["properties"].items())),
+        "createdAt": found["createdAt"],
+        "updatedAt": found["updatedAt"],
+        "archived": False,
+        "new": created,
+    }
     if item.get("objectWriteTraceId") is not None:
         result["objectWriteTraceId"] = item["objectWriteTraceId"]
     return result
@@ -171,15 +241,21 @@ def _refusal(inputs: Any) -> Response | None:
     if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
         return error_response(400, "Invalid input JSON: inputs must be a list of objects")
     if len(inputs) > MAX_INPUTS:
-        return error_response(400, f"The maximum number of inputs supported in a batch request "
-                                   f"is {MAX_INPUTS}. Please reduce the number of items and try again")  # fmt: skip
+        return error_response(
+            400,
+            f"The maximum number of inputs supported in a batch request "
+            f"is {MAX_INPUTS}. Please reduce the number of items and try again",
+        )
     if any(i.get("idProperty") != "email" or not i.get("id") for i in inputs):
         return error_response(400, "Invalid input JSON: each input needs id and idProperty 'email'")
     ids = [str(i["id"]).strip().lower() for i in inputs]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
-        return error_response(400, f"Duplicate IDs found in batch input: [{', '.join(repeated)}]. "
-                                   "IDs must be unique", context={"ids": repeated})  # fmt: skip
+        return error_response(
+            400,
+            f"Duplicate IDs found in batch input: [{', '.join(repeated)}]. IDs must be unique",
+            context={"ids": repeated},
+        )
     return None
 
 
@@ -193,16 +269,25 @@ def batch_upsert(version: str = "v3") -> Response:
     inputs = cast("list[dict[str, Any]]", cast("dict[str, Any]", body)["inputs"])
     traced = all(i.get("objectWriteTraceId") is not None for i in inputs)
     problems = [(item, _problems(item)) for item in inputs]
-    errors = [_validation_error(p, item.get("objectWriteTraceId") if traced else None)
-              for item, p in problems if p]  # fmt: skip
+    errors = [
+        _validation_error(p, item.get("objectWriteTraceId") if traced else None)
+        for item, p in problems
+        if p
+    ]
     if errors and not traced:
         response = jsonify({**errors[0], "correlationId": str(uuid.uuid4())})
         response.status_code = 400
         return response
     started = _stamp()
     results = [_upsert(item) for item, p in problems if not p]
-    answer: dict[str, Any] = {"status": "COMPLETE", "results": results, "requestedAt": started,
-                              "startedAt": started, "completedAt": _stamp(), "links": {}}  # fmt: skip
+    answer: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": started,
+        "startedAt": started,
+        "completedAt": _stamp(),
+        "links": {},
+    }
     if errors:
         answer.update(numErrors=len(errors), errors=errors)
     response = jsonify(answer)

@@ -28,8 +28,14 @@ blueprint = Blueprint("sandbox_kajabi", __name__)
 control = Blueprint("sandbox_kajabi_control", __name__)
 JSON_API = "application/vnd.api+json"
 SITE_ID = "2"
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          422: "Unprocessable Entity", 429: "Too Many Requests"}  # fmt: skip
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+}
 
 
 def error_response(status: int, message: str, pointer: str | None = None) -> Response:
@@ -94,32 +100,62 @@ def token() -> Response:
 
 
 def _contact_resource(contact: dict[str, Any]) -> dict[str, Any]:
-    attributes = {k: contact[k] for k in ("name", "email", "subscribed", "external_user_id",
-                                          "created_at", "updated_at")}  # fmt: skip
-    return {"id": contact["id"], "type": "contacts", "attributes": attributes,
-            "relationships": {"site": {"data": {"id": SITE_ID, "type": "sites"}}}}  # fmt: skip
+    attributes = {
+        k: contact[k]
+        for k in ("name", "email", "subscribed", "external_user_id", "created_at", "updated_at")
+    }
+    return {
+        "id": contact["id"],
+        "type": "contacts",
+        "attributes": attributes,
+        "relationships": {"site": {"data": {"id": SITE_ID, "type": "sites"}}},
+    }
 
 
 def _customer_resource(customer: dict[str, Any]) -> dict[str, Any]:
-    attributes = {"name": customer["name"], "email": customer["email"], "avatar": None,
-                  "external_user_id": None, "public_bio": None, "public_location": None,
-                  "public_website": None, "socials": None, "net_revenue": "0.0", "sign_in_count": 0,
-                  "last_request_at": None, "bounced_at": None, "created_at": customer["created_at"],
-                  "updated_at": customer["created_at"]}  # fmt: skip
-    return {"id": customer["id"], "type": "customers", "attributes": attributes,
-            "links": {"contact": f"{request.host_url}kajabi/v1/contacts/{customer['contact_id']}"},
-            "relationships": {"site": {"data": {"id": SITE_ID, "type": "sites"}},
-                              "contact": {"data": {"id": customer["contact_id"], "type": "contacts"}}}}  # fmt: skip
+    attributes = {
+        "name": customer["name"],
+        "email": customer["email"],
+        "avatar": None,
+        "external_user_id": None,
+        "public_bio": None,
+        "public_location": None,
+        "public_website": None,
+        "socials": None,
+        "net_revenue": "0.0",
+        "sign_in_count": 0,
+        "last_request_at": None,
+        "bounced_at": None,
+        "created_at": customer["created_at"],
+        "updated_at": customer["created_at"],
+    }
+    return {
+        "id": customer["id"],
+        "type": "customers",
+        "attributes": attributes,
+        "links": {"contact": f"{request.host_url}kajabi/v1/contacts/{customer['contact_id']}"},
+        "relationships": {
+            "site": {"data": {"id": SITE_ID, "type": "sites"}},
+            "contact": {"data": {"id": customer["contact_id"], "type": "contacts"}},
+        },
+    }
 
 
 def _search(collection: str, view: Any) -> Response:
     wanted = (request.args.get("filter[search]") or "").strip().lower()
     with sandbox_state().lock:
-        found = [view(r) for r in _store(collection).values()
-                 if wanted in r["email"] or wanted in str(r["name"] or "").lower()]  # fmt: skip
+        found = [
+            view(r)
+            for r in _store(collection).values()
+            if wanted in r["email"] or wanted in str(r["name"] or "").lower()
+        ]
     size = min(int(request.args.get("page[size]", 25)), 100)
-    return _document({"data": found[:size], "meta": {"total_count": len(found), "total_pages": 1,
-                                                     "current_page": 1}})  # fmt: skip
+    return _document(
+        {
+            "data": found[:size],
+            "meta": {"total_count": len(found), "total_pages": 1, "current_page": 1},
+        }
+    )
 
 
 @blueprint.get("/v1/contacts")
@@ -133,8 +169,15 @@ def list_customers() -> Response:
 
 
 def new_contact(email: str, name: str | None) -> dict[str, Any]:
-    contact = {"id": _new_id(), "name": name, "email": email.lower(), "subscribed": False,
-               "external_user_id": None, "created_at": _now(), "updated_at": _now()}  # fmt: skip
+    contact = {
+        "id": _new_id(),
+        "name": name,
+        "email": email.lower(),
+        "subscribed": False,
+        "external_user_id": None,
+        "created_at": _now(),
+        "updated_at": _now(),
+    }
     _store("contacts")[contact["id"]] = contact
     return contact
 
@@ -161,8 +204,13 @@ def customer_for(contact: dict[str, Any]) -> dict[str, Any]:
     for customer in _store("customers").values():
         if customer["contact_id"] == contact["id"]:
             return customer
-    customer = {"id": _new_id(), "contact_id": contact["id"], "name": contact["name"],
-                "email": contact["email"], "created_at": _now()}  # fmt: skip
+    customer = {
+        "id": _new_id(),
+        "contact_id": contact["id"],
+        "name": contact["name"],
+        "email": contact["email"],
+        "created_at": _now(),
+    }
     _store("customers")[customer["id"]] = customer
     return customer
 
@@ -247,15 +295,29 @@ def _purchase_resource(
     customer: dict[str, Any], offer: str, spec: dict[str, Any]
 ) -> dict[str, Any]:
     attributes = {
-        "amount_in_cents": int(spec.get("amount_in_cents", 1000)), "payment_type": "single",
-        "multipay_payments_made": None, "opt_in": False, "raw_extra_contact_information": {},
-        "currency": spec.get("currency", "USD"), "effective_start_at": None, "cardholder_name": None,
-        "billing_address_zip": None, "deactivated_at": None, "deactivation_reason": None,
-        "coupon_code": None, "source": None, "referrer": None, "quantity": 1,
-        "created_at": _now(), "updated_at": _now(),
-    }  # fmt: skip
-    relationships = {"customer": {"data": {"id": customer["id"], "type": "customers"}},
-                     "offer": {"data": {"id": offer, "type": "offers"}}, "products": {"data": []}}  # fmt: skip
+        "amount_in_cents": int(spec.get("amount_in_cents", 1000)),
+        "payment_type": "single",
+        "multipay_payments_made": None,
+        "opt_in": False,
+        "raw_extra_contact_information": {},
+        "currency": spec.get("currency", "USD"),
+        "effective_start_at": None,
+        "cardholder_name": None,
+        "billing_address_zip": None,
+        "deactivated_at": None,
+        "deactivation_reason": None,
+        "coupon_code": None,
+        "source": None,
+        "referrer": None,
+        "quantity": 1,
+        "created_at": _now(),
+        "updated_at": _now(),
+    }
+    relationships = {
+        "customer": {"data": {"id": customer["id"], "type": "customers"}},
+        "offer": {"data": {"id": offer, "type": "offers"}},
+        "products": {"data": []},
+    }
     return {
         "id": _new_id(),
         "type": "purchases",
@@ -267,15 +329,28 @@ def _purchase_resource(
 def _offer_resource(offer: str, spec: dict[str, Any]) -> dict[str, Any]:
     price = int(spec.get("amount_in_cents", 1000))
     attributes = {
-        "title": spec.get("title", "Kajabi Test Offer"), "description": None, "internal_title": None,
-        "currency": "USD", "price_in_cents": price, "payment_type": "single", "token": "n8NtoHUZ",
-        "image_url": None, "payment_method": "stripe_and_paypal",
-        "price_description": f"${price / 100:.2f} USD", "recurring_offer": False,
-        "checkout_url": f"https://creator.mykajabi.com/offers/{offer}", "subscription": False,
-        "one_time": True, "single": True, "free": price == 0,
-    }  # fmt: skip
-    relationships = {"site": {"data": {"id": SITE_ID, "type": "sites"}}, "products": {"data": []},
-                     "forms": {"data": []}}  # fmt: skip
+        "title": spec.get("title", "Kajabi Test Offer"),
+        "description": None,
+        "internal_title": None,
+        "currency": "USD",
+        "price_in_cents": price,
+        "payment_type": "single",
+        "token": "n8NtoHUZ",
+        "image_url": None,
+        "payment_method": "stripe_and_paypal",
+        "price_description": f"${price / 100:.2f} USD",
+        "recurring_offer": False,
+        "checkout_url": f"https://creator.mykajabi.com/offers/{offer}",
+        "subscription": False,
+        "one_time": True,
+        "single": True,
+        "free": price == 0,
+    }
+    relationships = {
+        "site": {"data": {"id": SITE_ID, "type": "sites"}},
+        "products": {"data": []},
+        "forms": {"data": []},
+    }
     return {"id": offer, "type": "offers", "attributes": attributes, "relationships": relationships}
 
 

@@ -67,10 +67,18 @@ def _page(items: list[dict[str, Any]], key: str) -> Response:
     start = _cursor(request.args.get("after"))
     chunk = items[start : start + per_page]
     end = start + len(chunk)
-    return jsonify({key: chunk, "pagination": {
-        "has_previous_page": start > 0, "has_next_page": end < len(items),
-        "start_cursor": _encode(start), "end_cursor": _encode(end), "per_page": per_page,
-    }})  # fmt: skip
+    return jsonify(
+        {
+            key: chunk,
+            "pagination": {
+                "has_previous_page": start > 0,
+                "has_next_page": end < len(items),
+                "start_cursor": _encode(start),
+                "end_cursor": _encode(end),
+                "per_page": per_page,
+            },
+        }
+    )
 
 
 def _encode(position: int) -> str:
@@ -101,10 +109,11 @@ def list_subscribers() -> Response:
     emails = {e.strip().lower() for e in request.args.get("email_address", "").split(",") if e}
     with sandbox_state().lock:
         found = [
-            _view(s) for s in _store("subscribers").values()
+            _view(s)
+            for s in _store("subscribers").values()
             if (status == "all" or s["state"] == status)
             and (not emails or s["email_address"] in emails)
-        ]  # fmt: skip
+        ]
     return _page(found, "subscribers")
 
 
@@ -119,8 +128,14 @@ def upsert(
                 found["first_name"] = first_name
             return found, False
         sub_id = int(sandbox_state().new_id(numeric=True))
-        found = {"id": sub_id, "first_name": first_name, "email_address": email.strip().lower(),
-                 "state": state, "created_at": _now(), "fields": {}}  # fmt: skip
+        found = {
+            "id": sub_id,
+            "first_name": first_name,
+            "email_address": email.strip().lower(),
+            "state": state,
+            "created_at": _now(),
+            "fields": {},
+        }
         _store("subscribers")[sub_id] = found
         return found, True
 
@@ -224,8 +239,12 @@ def tag_by_email(tag_id: int) -> Response:
 
 # -- what a person and Kit would do: the webhooks -----------------------------------------------
 
-NEW_STATES = {"subscriber.activated": "active", "subscriber.unsubscribed": "cancelled",
-              "subscriber.bounced": "bounced", "subscriber.complained": "complained"}  # fmt: skip
+NEW_STATES = {
+    "subscriber.activated": "active",
+    "subscriber.unsubscribed": "cancelled",
+    "subscriber.bounced": "bounced",
+    "subscriber.complained": "complained",
+}
 
 
 def happen(event: str, email: str, first_name: str | None, tag: str | None) -> dict[str, Any]:
@@ -252,9 +271,13 @@ def control_webhook() -> Response:
     if spec.get("legacy"):
         body = json.dumps({"subscriber": datas[0]["subscriber"]}).encode()
         return jsonify(body=body.decode(), headers={"Content-Type": "application/json"})
-    delivery = {"delivery_id": int(sandbox_state().new_id(numeric=True)), "events": [
-        {"id": str(uuid.uuid4()), "type": event, "created": _now(), "data": data} for data in datas
-    ]}  # fmt: skip
+    delivery = {
+        "delivery_id": int(sandbox_state().new_id(numeric=True)),
+        "events": [
+            {"id": str(uuid.uuid4()), "type": event, "created": _now(), "data": data}
+            for data in datas
+        ],
+    }
     body = json.dumps(delivery).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Kit-Webhooks/1.0"}
     if spec.get("secret"):

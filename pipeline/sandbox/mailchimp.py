@@ -23,8 +23,14 @@ from pipeline.sandbox.app import sandbox_state, set_effect
 
 blueprint = Blueprint("sandbox_mailchimp", __name__)
 control = Blueprint("sandbox_mailchimp_control", __name__)
-TITLES = {400: "Invalid Resource", 401: "API Key Invalid", 404: "Resource Not Found",
-          429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+TITLES = {
+    400: "Invalid Resource",
+    401: "API Key Invalid",
+    404: "Resource Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def error_response(status: int, message: str) -> Response:
@@ -72,15 +78,23 @@ def upsert_member(list_id: str, subscriber_hash: str) -> Response:
             status = body.get("status") or body.get("status_if_new")
             if not status:
                 return error_response(400, "The status_if_new field is required for new members.")
-            found = {"id": subscriber_hash, "email_address": email, "status": status,
-                      "merge_fields": {}, "tags": [], "list_id": list_id}  # fmt: skip
+            found = {
+                "id": subscriber_hash,
+                "email_address": email,
+                "status": status,
+                "merge_fields": {},
+                "tags": [],
+                "list_id": list_id,
+            }
             members[subscriber_hash] = found
         elif body.get("status"):
             found["status"] = body["status"]
         found["merge_fields"].update(body.get("merge_fields") or {})
         member = found
-    set_effect("member.created" if created else "member.updated",
-               f"{list_id}:{subscriber_hash}" + ("" if created else f":{len(sandbox_state().calls)}"))  # fmt: skip
+    set_effect(
+        "member.created" if created else "member.updated",
+        f"{list_id}:{subscriber_hash}" + ("" if created else f":{len(sandbox_state().calls)}"),
+    )
     return jsonify(member)
 
 
@@ -122,8 +136,12 @@ def get_member(list_id: str, subscriber_hash: str) -> Response:
 
 # -- what a person and Mailchimp would do: the audience webhooks -------------------------------
 
-WEBHOOK_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "cleaned": "cleaned",
-                 "profile": None}  # fmt: skip
+WEBHOOK_TYPES = {
+    "subscribe": "subscribed",
+    "unsubscribe": "unsubscribed",
+    "cleaned": "cleaned",
+    "profile": None,
+}
 
 
 def audience_webhook(list_id: str, kind: str, spec: dict[str, Any]) -> str:
@@ -132,10 +150,17 @@ def audience_webhook(list_id: str, kind: str, spec: dict[str, Any]) -> str:
     member_hash = hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
     with sandbox_state().lock:
         members = _members(list_id)
-        member = members.setdefault(member_hash, {
-            "id": member_hash, "email_address": email, "status": "subscribed",
-            "merge_fields": {}, "tags": [], "list_id": list_id,
-        })  # fmt: skip
+        member = members.setdefault(
+            member_hash,
+            {
+                "id": member_hash,
+                "email_address": email,
+                "status": "subscribed",
+                "merge_fields": {},
+                "tags": [],
+                "list_id": list_id,
+            },
+        )
         merges = {"FNAME": spec.get("first_name", ""), "LNAME": spec.get("last_name", "")}
         member["merge_fields"].update({k: v for k, v in merges.items() if v})
         if WEBHOOK_TYPES[kind]:
@@ -143,20 +168,31 @@ def audience_webhook(list_id: str, kind: str, spec: dict[str, Any]) -> str:
     fired_at = spec.get("fired_at") or time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     fields: list[tuple[str, str]] = [("type", kind), ("fired_at", fired_at)]
     if kind == "cleaned":
-        fields += [("data[list_id]", list_id), ("data[campaign_id]", spec.get("campaign_id", "")),
-                   ("data[reason]", spec.get("reason", "hard")), ("data[email]", email)]  # fmt: skip
+        fields += [
+            ("data[list_id]", list_id),
+            ("data[campaign_id]", spec.get("campaign_id", "")),
+            ("data[reason]", spec.get("reason", "hard")),
+            ("data[email]", email),
+        ]
         return urlencode(fields)
     fields += [("data[id]", member_hash), ("data[email]", email), ("data[email_type]", "html")]
     if kind == "unsubscribe":
-        fields += [("data[action]", spec.get("action", "unsub")),
-                   ("data[reason]", spec.get("reason", "manual")),
-                   ("data[campaign_id]", spec.get("campaign_id", ""))]  # fmt: skip
+        fields += [
+            ("data[action]", spec.get("action", "unsub")),
+            ("data[reason]", spec.get("reason", "manual")),
+            ("data[campaign_id]", spec.get("campaign_id", "")),
+        ]
     fields += [("data[ip_opt]", "10.20.10.30")]
     if kind != "unsubscribe":
         fields += [("data[ip_signup]", "10.20.10.30")]
-    fields += [("data[web_id]", str(int(member_hash[:7], 16))), ("data[list_id]", list_id),
-               ("data[merges][EMAIL]", email), ("data[merges][FNAME]", merges["FNAME"]),
-               ("data[merges][LNAME]", merges["LNAME"]), ("data[merges][INTERESTS]", "")]  # fmt: skip
+    fields += [
+        ("data[web_id]", str(int(member_hash[:7], 16))),
+        ("data[list_id]", list_id),
+        ("data[merges][EMAIL]", email),
+        ("data[merges][FNAME]", merges["FNAME"]),
+        ("data[merges][LNAME]", merges["LNAME"]),
+        ("data[merges][INTERESTS]", ""),
+    ]
     return urlencode(fields)
 
 

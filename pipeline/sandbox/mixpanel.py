@@ -29,8 +29,10 @@ PLACEHOLDER_IDS = {
 
 
 def error_response(status: int, message: str) -> Response:
-    text = {429: "Project exceeded rate limits. Please retry the request with exponential backoff.",
-            401: "Invalid credentials"}.get(status, message)  # fmt: skip
+    text = {
+        429: "Project exceeded rate limits. Please retry the request with exponential backoff.",
+        401: "Invalid credentials",
+    }.get(status, message)
     response = jsonify(
         code=status, error=text, status="Too Many Requests" if status == 429 else "Error"
     )
@@ -60,10 +62,12 @@ def _problem(index: int, event: Any) -> str | None:
     checks = (
         (bool(event.get("event")), "'event' must be a non-empty string"),
         (_time_ok(properties.get("time")), "'properties.time' is missing or out of range"),
-        (str(properties.get("distinct_id", "")).lower() not in PLACEHOLDER_IDS,
-         "'properties.distinct_id' is invalid"),
+        (
+            str(properties.get("distinct_id", "")).lower() not in PLACEHOLDER_IDS,
+            "'properties.distinct_id' is invalid",
+        ),
         (bool(properties.get("$insert_id")), "'properties.$insert_id' is required"),
-    )  # fmt: skip
+    )
     return next((message for ok, message in checks if not ok), None)
 
 
@@ -77,9 +81,16 @@ def import_events() -> Response:
     for index, event in enumerate(events):
         problem = _problem(index, event)
         if problem is not None:
-            failed.append({"index": index, "insert_id": (event.get("properties") or {}).get("$insert_id")
-                           if isinstance(event, dict) else None,
-                           "field": "properties", "message": problem})  # fmt: skip
+            failed.append(
+                {
+                    "index": index,
+                    "insert_id": (event.get("properties") or {}).get("$insert_id")
+                    if isinstance(event, dict)
+                    else None,
+                    "field": "properties",
+                    "message": problem,
+                }
+            )
             continue
         imported += 1
         store = sandbox_state().store("mixpanel", "events")
@@ -88,8 +99,13 @@ def import_events() -> Response:
             store[insert_id] = event
         set_effect("event.imported", insert_id)
     if failed:
-        response = jsonify(code=400, error="some data points in the request failed validation",
-                           status="Bad Request", num_records_imported=imported, failed_records=failed)  # fmt: skip
+        response = jsonify(
+            code=400,
+            error="some data points in the request failed validation",
+            status="Bad Request",
+            num_records_imported=imported,
+            failed_records=failed,
+        )
         response.status_code = 400
         return response
     return jsonify(code=200, num_records_imported=imported, status="OK")

@@ -39,28 +39,43 @@ control = Blueprint("sandbox_paypal_control", __name__)
 AUTH_ALGO = "SHA256withRSA"
 DEFAULT_WEBHOOK_ID = "8PT597110X687430LKGECATA"
 TOKEN_SECONDS = 32400
-COLLECTIONS = {"payments/captures": "captures", "payments/refunds": "refunds",
-               "checkout/orders": "orders"}  # fmt: skip
+COLLECTIONS = {
+    "payments/captures": "captures",
+    "payments/refunds": "refunds",
+    "checkout/orders": "orders",
+}
 PUBLIC_ENDPOINTS = {"sandbox_paypal.oauth_token", "sandbox_paypal.certificate"}
 ERROR_NAMES = {
-    400: "INVALID_REQUEST", 401: "AUTHENTICATION_FAILURE", 403: "NOT_AUTHORIZED",
-    404: "RESOURCE_NOT_FOUND", 422: "UNPROCESSABLE_ENTITY", 429: "RATE_LIMIT_REACHED",
+    400: "INVALID_REQUEST",
+    401: "AUTHENTICATION_FAILURE",
+    403: "NOT_AUTHORIZED",
+    404: "RESOURCE_NOT_FOUND",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "RATE_LIMIT_REACHED",
     503: "SERVICE_UNAVAILABLE",
-}  # fmt: skip
+}
 # verify-webhook-signature request limits (developer.paypal.com/api/webhooks/v1)
 FIELD_RULES: dict[str, tuple[int, str | None]] = {
-    "auth_algo": (100, r"[a-zA-Z0-9]+"), "cert_url": (500, None), "transmission_id": (50, None),
-    "transmission_sig": (500, None), "transmission_time": (100, None),
+    "auth_algo": (100, r"[a-zA-Z0-9]+"),
+    "cert_url": (500, None),
+    "transmission_id": (50, None),
+    "transmission_sig": (500, None),
+    "transmission_time": (100, None),
     "webhook_id": (50, r"[a-zA-Z0-9]+"),
-}  # fmt: skip
+}
 
 
-def error_response(status: int, message: str, details: list[dict[str, Any]] | None = None,
-                   name: str | None = None) -> Response:  # fmt: skip
-    body = {"name": name or ERROR_NAMES.get(status, "INTERNAL_SERVER_ERROR"), "message": message,
-            "debug_id": secrets.token_hex(7),
-            "information_link": "https://developer.paypal.com/api/rest/reference/orders/v2/errors/",
-            "details": details or [], "links": []}  # fmt: skip
+def error_response(
+    status: int, message: str, details: list[dict[str, Any]] | None = None, name: str | None = None
+) -> Response:
+    body = {
+        "name": name or ERROR_NAMES.get(status, "INTERNAL_SERVER_ERROR"),
+        "message": message,
+        "debug_id": secrets.token_hex(7),
+        "information_link": "https://developer.paypal.com/api/rest/reference/orders/v2/errors/",
+        "details": details or [],
+        "links": [],
+    }
     response = jsonify(body)
     response.status_code = status
     return response
@@ -86,8 +101,11 @@ def _authenticate() -> Response | None:
     issued = _store("tokens").get(token)
     if issued and issued[1] > time.time() and issued[0] not in _store("revoked"):
         return None
-    return error_response(401, "Authentication failed due to invalid authentication credentials "
-                               "or a missing Authorization header.")  # fmt: skip
+    return error_response(
+        401,
+        "Authentication failed due to invalid authentication credentials "
+        "or a missing Authorization header.",
+    )
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
@@ -105,12 +123,17 @@ def oauth_token() -> Response:
         return _oauth_error(400, "unsupported_grant_type", "Grant Type is NULL")
     token = "A21AA" + secrets.token_urlsafe(60)
     _store("tokens")[token] = (client_id, time.time() + TOKEN_SECONDS)
-    return jsonify({
-        "scope": "https://uri.paypal.com/services/payments/payment "
-                 "https://uri.paypal.com/services/applications/verify-webhook-signature",
-        "access_token": token, "token_type": "Bearer", "app_id": "APP-80W284485P519543T",
-        "expires_in": TOKEN_SECONDS, "nonce": f"{_now()}{secrets.token_urlsafe(32)}",
-    })  # fmt: skip
+    return jsonify(
+        {
+            "scope": "https://uri.paypal.com/services/payments/payment "
+            "https://uri.paypal.com/services/applications/verify-webhook-signature",
+            "access_token": token,
+            "token_type": "Bearer",
+            "app_id": "APP-80W284485P519543T",
+            "expires_in": TOKEN_SECONDS,
+            "nonce": f"{_now()}{secrets.token_urlsafe(32)}",
+        }
+    )
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:
@@ -127,9 +150,12 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 def verify_webhook_signature() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return error_response(400, "Request is not well-formed, syntactically incorrect, or "
-                                   "violates schema.", [{"field": "/", "location": "body",
-                                   "issue": "MALFORMED_REQUEST_JSON"}], name="INVALID_REQUEST")  # fmt: skip
+        return error_response(
+            400,
+            "Request is not well-formed, syntactically incorrect, or violates schema.",
+            [{"field": "/", "location": "body", "issue": "MALFORMED_REQUEST_JSON"}],
+            name="INVALID_REQUEST",
+        )
     details = _validation_details(body)
     if details:
         return error_response(
@@ -144,13 +170,24 @@ def _validation_details(body: dict[str, Any]) -> list[dict[str, Any]]:
     for name, (limit, pattern) in FIELD_RULES.items():
         issue = _issue(name, body.get(name), limit, pattern)
         if issue:
-            details.append({"field": f"/{name}", "value": str(body.get(name) or ""),
-                            "location": "body", "issue": issue,
-                            "description": f"{name} is missing or invalid."})  # fmt: skip
+            details.append(
+                {
+                    "field": f"/{name}",
+                    "value": str(body.get(name) or ""),
+                    "location": "body",
+                    "issue": issue,
+                    "description": f"{name} is missing or invalid.",
+                }
+            )
     if not isinstance(body.get("webhook_event"), dict):
-        details.append({"field": "/webhook_event", "location": "body",
-                        "issue": "MISSING_REQUIRED_PARAMETER",
-                        "description": "webhook_event is missing or not an object."})  # fmt: skip
+        details.append(
+            {
+                "field": "/webhook_event",
+                "location": "body",
+                "issue": "MISSING_REQUIRED_PARAMETER",
+                "description": "webhook_event is missing or not an object.",
+            }
+        )
     return details
 
 
@@ -196,10 +233,16 @@ def certificate(cert_id: str) -> Response:
 
 
 def _missing() -> Response:
-    return error_response(404, "The specified resource does not exist.", [{
-        "issue": "INVALID_RESOURCE_ID",
-        "description": "Specified resource ID does not exist. Please check the resource ID and try again.",
-    }])  # fmt: skip
+    return error_response(
+        404,
+        "The specified resource does not exist.",
+        [
+            {
+                "issue": "INVALID_RESOURCE_ID",
+                "description": "Specified resource ID does not exist. Please check the resource ID and try again.",
+            }
+        ],
+    )
 
 
 @blueprint.get("/v2/<path:collection>/<object_id>")
@@ -228,25 +271,39 @@ def transmission(body: str, webhook_id: str) -> dict[str, Any]:
     """The request PayPal would send: the body and its signed transmission headers."""
     signer, transmission_id, sent_at = _signer(), str(uuid.uuid4()), _now()
     message = paypal_transmission_message(transmission_id, sent_at, webhook_id, body.encode())
-    return {"body": body, "headers": {
-        "Content-Type": "application/json", "PAYPAL-TRANSMISSION-ID": transmission_id,
-        "PAYPAL-TRANSMISSION-TIME": sent_at, "PAYPAL-AUTH-ALGO": AUTH_ALGO,
-        "PAYPAL-TRANSMISSION-SIG": rsa_sha256_sign(signer["key_pem"], message),
-        "PAYPAL-CERT-URL": f"{_base()}/v1/notifications/certs/{signer['cert_id']}",
-        "User-Agent": "PayPal/AUHD-214.0-58843824",
-    }}  # fmt: skip
+    return {
+        "body": body,
+        "headers": {
+            "Content-Type": "application/json",
+            "PAYPAL-TRANSMISSION-ID": transmission_id,
+            "PAYPAL-TRANSMISSION-TIME": sent_at,
+            "PAYPAL-AUTH-ALGO": AUTH_ALGO,
+            "PAYPAL-TRANSMISSION-SIG": rsa_sha256_sign(signer["key_pem"], message),
+            "PAYPAL-CERT-URL": f"{_base()}/v1/notifications/certs/{signer['cert_id']}",
+            "User-Agent": "PayPal/AUHD-214.0-58843824",
+        },
+    }
 
 
-def emit(event_type: str, resource_type: str, resource: dict[str, Any], summary: str,
-         webhook_id: str) -> dict[str, Any]:  # fmt: skip
+def emit(
+    event_type: str, resource_type: str, resource: dict[str, Any], summary: str, webhook_id: str
+) -> dict[str, Any]:
     event_id = f"WH-{objects.new_id()}-{objects.new_id()}"
     href = f"{_base()}/v1/notifications/webhooks-events/{event_id}"
-    event = {"id": event_id, "event_version": "1.0",
-             "create_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-             "resource_type": resource_type, "resource_version": "2.0", "event_type": event_type,
-             "summary": summary, "resource": copy.deepcopy(resource),
-             "links": [{"href": href, "rel": "self", "method": "GET"},
-                       {"href": f"{href}/resend", "rel": "resend", "method": "POST"}]}  # fmt: skip
+    event = {
+        "id": event_id,
+        "event_version": "1.0",
+        "create_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "resource_type": resource_type,
+        "resource_version": "2.0",
+        "event_type": event_type,
+        "summary": summary,
+        "resource": copy.deepcopy(resource),
+        "links": [
+            {"href": href, "rel": "self", "method": "GET"},
+            {"href": f"{href}/resend", "rel": "resend", "method": "POST"},
+        ],
+    }
     body = json.dumps(event)
     _store("events")[event_id] = body
     return {"event_id": event_id, **transmission(body, webhook_id)}
@@ -255,16 +312,21 @@ def emit(event_type: str, resource_type: str, resource: dict[str, Any], summary:
 def purchase(spec: dict[str, Any]) -> dict[str, Any]:
     """A buyer approves an order and the merchant captures it: order, capture, the webhook."""
     currency, now, base = spec.get("currency", "USD"), _now(), _base()
-    ids = {"order": objects.new_id(), "capture": objects.new_id(),
-           "payer": objects.new_id(13, objects.PAYER_ALPHABET)}  # fmt: skip
+    ids = {
+        "order": objects.new_id(),
+        "capture": objects.new_id(),
+        "payer": objects.new_id(13, objects.PAYER_ALPHABET),
+    }
     items = objects.items_from(spec, currency)
     total = objects.total_of(items)
     references = {k: spec[k] for k in ("invoice_id", "custom_id") if spec.get(k)}
     status = spec.get("capture_status", "COMPLETED")
-    paid = objects.capture(ids, total, currency=currency, status=status, references=references,
-                           base=base, now=now)  # fmt: skip
-    order = objects.order(ids, spec, items=items, paid=paid, references=references, base=base,
-                          now=now)  # fmt: skip
+    paid = objects.capture(
+        ids, total, currency=currency, status=status, references=references, base=base, now=now
+    )
+    order = objects.order(
+        ids, spec, items=items, paid=paid, references=references, base=base, now=now
+    )
     with sandbox_state().lock:
         _store("captures")[ids["capture"]], _store("orders")[ids["order"]] = paid, order
     summary = f"Payment completed for {paid['amount']['value']} {currency}"

@@ -24,8 +24,14 @@ from pipeline.sandbox.app import sandbox_state, set_effect
 
 blueprint = Blueprint("sandbox_slack", __name__)
 control = Blueprint("sandbox_slack_control", __name__)
-TEXTS = {400: "invalid_payload", 403: "action_prohibited", 404: "no_service",
-         410: "channel_is_archived", 429: "rate_limited", 500: "rollup_error"}  # fmt: skip
+TEXTS = {
+    400: "invalid_payload",
+    403: "action_prohibited",
+    404: "no_service",
+    410: "channel_is_archived",
+    429: "rate_limited",
+    500: "rollup_error",
+}
 STATES = {"revoked": (404, "no_service"), "archived": (410, "channel_is_archived")}
 MAX_TEXT = 40_000  # Slack truncates messages longer than this
 

@@ -107,12 +107,19 @@ class SandboxState:
     def calls_as_dicts(self, provider: str | None = None, since: int = 0) -> list[dict[str, Any]]:
         with self.lock:
             return [
-                asdict(c) for c in self.calls
+                asdict(c)
+                for c in self.calls
                 if c.seq > since and (provider is None or c.provider == provider)
-            ]  # fmt: skip
+            ]
 
     def reset(self) -> None:
         with self.lock:
-            for collection in (self.calls, self.stores, self.faults, self.effects,
-                               self.idempotency, self._windows):  # fmt: skip
+            for collection in (
+                self.calls,
+                self.stores,
+                self.faults,
+                self.effects,
+                self.idempotency,
+                self._windows,
+            ):
                 collection.clear()

@@ -26,15 +26,25 @@ blueprint = Blueprint("sandbox_stripe", __name__)
 control = Blueprint("sandbox_stripe_control", __name__)
 API_VERSION = "2024-06-20"
 COLLECTIONS = {
-    "checkout/sessions": "checkout.session", "charges": "charge", "payment_intents": "payment_intent",
-    "customers": "customer", "disputes": "dispute", "refunds": "refund",
-    "subscriptions": "subscription", "invoices": "invoice", "prices": "price",
-}  # fmt: skip
+    "checkout/sessions": "checkout.session",
+    "charges": "charge",
+    "payment_intents": "payment_intent",
+    "customers": "customer",
+    "disputes": "dispute",
+    "refunds": "refund",
+    "subscriptions": "subscription",
+    "invoices": "invoice",
+    "prices": "price",
+}
 # which id field of an object points to which collection, for expansion
 EXPANDABLE = {
-    "customer": "customer", "payment_intent": "payment_intent", "latest_charge": "charge",
-    "charge": "charge", "subscription": "subscription", "invoice": "invoice",
-}  # fmt: skip
+    "customer": "customer",
+    "payment_intent": "payment_intent",
+    "latest_charge": "charge",
+    "charge": "charge",
+    "subscription": "subscription",
+    "invoice": "invoice",
+}
 
 
 @cache
@@ -81,17 +91,26 @@ def _authenticate() -> Response | None:
     elif header.startswith("Bearer "):
         key = header[7:]
     if not key:
-        return error_response(401, "You did not provide an API key. You need to provide your API "
-                                   "key in the Authorization header, using Bearer auth.")  # fmt: skip
+        return error_response(
+            401,
+            "You did not provide an API key. You need to provide your API "
+            "key in the Authorization header, using Bearer auth.",
+        )
     if not key.startswith(("sk_test_", "rk_test_")) or key in _state().store("stripe", "revoked"):
         return error_response(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
     return None
 
 
 def _missing(kind: str, object_id: str) -> Response:
-    response = jsonify(error={"type": "invalid_request_error", "code": "resource_missing",
-                              "message": f"No such {kind}: '{object_id}'", "param": "id",
-                              "doc_url": "https://stripe.com/docs/error-codes/resource-missing"})  # fmt: skip
+    response = jsonify(
+        error={
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "message": f"No such {kind}: '{object_id}'",
+            "param": "id",
+            "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
+        }
+    )
     response.status_code = 404
     return response
 
@@ -132,11 +151,17 @@ def retrieve(collection: str, object_id: str) -> Response:
 def list_sessions() -> Response:
     wanted = request.args.get("payment_intent")
     found = [
-        o for o in objects().values()
-        if o.get("object") == "checkout.session" and (wanted is None or o.get("payment_intent") == wanted)
-    ]  # fmt: skip
-    page = {"object": "list", "url": "/v1/checkout/sessions", "has_more": False,
-            "data": sorted(found, key=lambda o: -o["created"])[: int(request.args.get("limit", 10))]}  # fmt: skip
+        o
+        for o in objects().values()
+        if o.get("object") == "checkout.session"
+        and (wanted is None or o.get("payment_intent") == wanted)
+    ]
+    page = {
+        "object": "list",
+        "url": "/v1/checkout/sessions",
+        "has_more": False,
+        "data": sorted(found, key=lambda o: -o["created"])[: int(request.args.get("limit", 10))],
+    }
     return jsonify(_expand(page, request.args.getlist("expand[]")))
 
 
@@ -199,10 +224,16 @@ def emit(
     if previous:
         data["previous_attributes"] = previous
     event = template(
-        "event", id=state.new_id("evt"), api_version=API_VERSION, created=int(time.time()),
-        data=data, livemode=False, pending_webhooks=1, type=event_type,
+        "event",
+        id=state.new_id("evt"),
+        api_version=API_VERSION,
+        created=int(time.time()),
+        data=data,
+        livemode=False,
+        pending_webhooks=1,
+        type=event_type,
         request={"id": state.new_id("req"), "idempotency_key": None},
-    )  # fmt: skip
+    )
     state.store("stripe", "events")[event["id"]] = event
     return event
 
@@ -213,39 +244,103 @@ def purchase(spec: dict[str, Any]) -> dict[str, Any]:
     email, price_id = spec["email"], spec.get("price", "price_1PgafmB7WZ01zgkW6dKueIc5")
     amount, currency = int(spec.get("amount", 4900)), spec.get("currency", "usd")
     paid = spec.get("payment_status", "paid") == "paid"
-    customer = _save(template("customer", id=state.new_id("cus"), email=email,
-                              name=spec.get("name"), created=now, discount=None))  # fmt: skip
-    charge = _save(template(
-        "charge", id=state.new_id("ch"), amount=amount, amount_captured=amount if paid else 0,
-        captured=paid, paid=paid, status="succeeded" if paid else "pending", currency=currency,
-        customer=customer["id"], created=now, receipt_email=email,
-        billing_details={**fixtures()["charge"]["billing_details"], "email": email, "name": spec.get("name")},
-        refunds={"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"},
-    ))  # fmt: skip
-    intent = _save(template(
-        "payment_intent", id=state.new_id("pi"), amount=amount, amount_received=amount if paid else 0,
-        currency=currency, customer=customer["id"], latest_charge=charge["id"], created=now,
-        status="succeeded" if paid else "processing", canceled_at=None, last_payment_error=None,
-        next_action=None,
-    ))  # fmt: skip
+    customer = _save(
+        template(
+            "customer",
+            id=state.new_id("cus"),
+            email=email,
+            name=spec.get("name"),
+            created=now,
+            discount=None,
+        )
+    )
+    charge = _save(
+        template(
+            "charge",
+            id=state.new_id("ch"),
+            amount=amount,
+            amount_captured=amount if paid else 0,
+            captured=paid,
+            paid=paid,
+            status="succeeded" if paid else "pending",
+            currency=currency,
+            customer=customer["id"],
+            created=now,
+            receipt_email=email,
+            billing_details={
+                **fixtures()["charge"]["billing_details"],
+                "email": email,
+                "name": spec.get("name"),
+            },
+            refunds={"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"},
+        )
+    )
+    intent = _save(
+        template(
+            "payment_intent",
+            id=state.new_id("pi"),
+            amount=amount,
+            amount_received=amount if paid else 0,
+            currency=currency,
+            customer=customer["id"],
+            latest_charge=charge["id"],
+            created=now,
+            status="succeeded" if paid else "processing",
+            canceled_at=None,
+            last_payment_error=None,
+            next_action=None,
+        )
+    )
     charge["payment_intent"] = intent["id"]
     session_id = str(state.new_id("cs_test")).replace("cs_test_", "cs_test_a1")
-    price = template("price", id=price_id, unit_amount=amount, currency=currency, type="one_time",
-                     recurring=None, created=now)  # fmt: skip
-    item = {"id": state.new_id("li"), "object": "item", "amount_discount": 0,
-            "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
-            "currency": currency, "description": spec.get("product_name", "Creator Course"),
-            "price": price, "quantity": 1}  # fmt: skip
-    session = _save(template(
-        "checkout.session", id=session_id, amount_subtotal=amount, amount_total=amount,
-        currency=currency, customer=customer["id"], created=now, expires_at=now + 86400,
-        customer_details={**fixtures()["checkout.session"]["customer_details"], "email": email,
-                          "name": spec.get("name")},
-        payment_intent=intent["id"], payment_status="paid" if paid else "unpaid",
-        status="complete", mode="payment",
-        line_items={"object": "list", "data": [item], "has_more": False,
-                    "url": f"/v1/checkout/sessions/{session_id}/line_items"},
-    ))  # fmt: skip
+    price = template(
+        "price",
+        id=price_id,
+        unit_amount=amount,
+        currency=currency,
+        type="one_time",
+        recurring=None,
+        created=now,
+    )
+    item = {
+        "id": state.new_id("li"),
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": currency,
+        "description": spec.get("product_name", "Creator Course"),
+        "price": price,
+        "quantity": 1,
+    }
+    session = _save(
+        template(
+            "checkout.session",
+            id=session_id,
+            amount_subtotal=amount,
+            amount_total=amount,
+            currency=currency,
+            customer=customer["id"],
+            created=now,
+            expires_at=now + 86400,
+            customer_details={
+                **fixtures()["checkout.session"]["customer_details"],
+                "email": email,
+                "name": spec.get("name"),
+            },
+            payment_intent=intent["id"],
+            payment_status="paid" if paid else "unpaid",
+            status="complete",
+            mode="payment",
+            line_items={
+                "object": "list",
+                "data": [item],
+                "has_more": False,
+                "url": f"/v1/checkout/sessions/{session_id}/line_items",
+            },
+        )
+    )
     event = emit("checkout.session.completed", _without_line_items(session))
     return {"session": session["id"], "charge": charge["id"], "event": event}
 
@@ -258,9 +353,17 @@ def _without_line_items(session: dict[str, Any]) -> dict[str, Any]:
 def refund_charge(charge_id: str) -> dict[str, Any]:
     state = _state()
     charge = objects()[charge_id]
-    refund = _save(template("refund", id=state.new_id("re"), amount=charge["amount"],
-                            charge=charge_id, payment_intent=charge.get("payment_intent"),
-                            created=int(time.time()), status="succeeded"))  # fmt: skip
+    refund = _save(
+        template(
+            "refund",
+            id=state.new_id("re"),
+            amount=charge["amount"],
+            charge=charge_id,
+            payment_intent=charge.get("payment_intent"),
+            created=int(time.time()),
+            status="succeeded",
+        )
+    )
     charge.update(refunded=True, amount_refunded=charge["amount"])
     charge["refunds"] = {
         "object": "list",
@@ -292,10 +395,18 @@ def settle_async(session_id: str, succeeded: bool) -> dict[str, Any]:
 def open_dispute(charge_id: str) -> dict[str, Any]:
     state = _state()
     charge = objects()[charge_id]
-    dispute = _save(template("dispute", id=state.new_id("dp"), amount=charge["amount"],
-                             charge=charge_id, payment_intent=charge.get("payment_intent"),
-                             created=int(time.time()), reason="fraudulent",
-                             status="needs_response"))  # fmt: skip
+    dispute = _save(
+        template(
+            "dispute",
+            id=state.new_id("dp"),
+            amount=charge["amount"],
+            charge=charge_id,
+            payment_intent=charge.get("payment_intent"),
+            created=int(time.time()),
+            reason="fraudulent",
+            status="needs_response",
+        )
+    )
     charge["disputed"] = True
     return emit("charge.dispute.created", dispute)
 

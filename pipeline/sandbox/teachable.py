@@ -30,8 +30,9 @@ def error_response(status: int, message: str) -> Response:
     response = jsonify(message="API rate limit exceeded" if status == 429 else message)
     response.status_code = status
     if status == 429:
-        response.headers.update({"RateLimit-Limit": "360", "RateLimit-Remaining": "0",
-                                 "RateLimit-Reset": "1"})  # fmt: skip
+        response.headers.update(
+            {"RateLimit-Limit": "360", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"}
+        )
     return response
 
 
@@ -56,17 +57,29 @@ def _authenticate() -> Response | None:
 
 
 def _meta(total: int, per: int) -> dict[str, int]:
-    return {"total": total, "page": 1, "from": 1 if total else 0, "to": min(total, per),
-            "per_page": per, "number_of_pages": max(1, -(-total // per))}  # fmt: skip
+    return {
+        "total": total,
+        "page": 1,
+        "from": 1 if total else 0,
+        "to": min(total, per),
+        "per_page": per,
+        "number_of_pages": max(1, -(-total // per)),
+    }
 
 
 def _detail(user: dict[str, Any]) -> dict[str, Any]:
     courses = [
-        {"course_id": course, "course_name": f"Course {course}", "enrolled_at": e["enrolled_at"],
-         "is_active_enrollment": e["is_active"], "completed_at": e["completed_at"],
-         "percent_complete": e["percent_complete"]}
-        for (user_id, course), e in _enrollments().items() if user_id == user["id"]
-    ]  # fmt: skip
+        {
+            "course_id": course,
+            "course_name": f"Course {course}",
+            "enrolled_at": e["enrolled_at"],
+            "is_active_enrollment": e["is_active"],
+            "completed_at": e["completed_at"],
+            "percent_complete": e["percent_complete"],
+        }
+        for (user_id, course), e in _enrollments().items()
+        if user_id == user["id"]
+    ]
     return {**user, "courses": courses, "tags": []}
 
 
@@ -92,9 +105,14 @@ def create_user() -> Response:
     with sandbox_state().lock:
         if any(u["email"] == email for u in _users().values()):
             return error_response(422, "Email has already been taken")
-        user: dict[str, Any] = {"id": int(sandbox_state().new_id(numeric=True)), "name": body.get("name"),
-                "email": email, "role": "student", "src": body.get("src"),
-                "last_sign_in_ip": None}  # fmt: skip
+        user: dict[str, Any] = {
+            "id": int(sandbox_state().new_id(numeric=True)),
+            "name": body.get("name"),
+            "email": email,
+            "role": "student",
+            "src": body.get("src"),
+            "last_sign_in_ip": None,
+        }
         _users()[user["id"]] = user
         detail = _detail(user)
     set_effect("user.created", email)
@@ -127,9 +145,14 @@ def enroll() -> Response:
         return pair
     with sandbox_state().lock:
         existing = _enrollments().get(pair)
-        _enrollments()[pair] = {"id": (existing or {}).get("id") or int(sandbox_state().new_id(numeric=True)),
-                                "enrolled_at": _now(), "is_active": True, "completed_at": None,
-                                "percent_complete": 0, "expires_at": None}  # fmt: skip
+        _enrollments()[pair] = {
+            "id": (existing or {}).get("id") or int(sandbox_state().new_id(numeric=True)),
+            "enrolled_at": _now(),
+            "is_active": True,
+            "completed_at": None,
+            "percent_complete": 0,
+            "expires_at": None,
+        }
     # enrolling an active student again is exactly the duplicate a retry must never cause
     kind = (
         "enrollment.reactivated" if existing and not existing["is_active"] else "enrollment.created"
@@ -157,10 +180,16 @@ def unenroll() -> Response:
 def course_enrollments(course_id: int) -> Response:
     with sandbox_state().lock:
         found = [
-            {"user_id": user_id, "enrolled_at": e["enrolled_at"], "expires_at": e["expires_at"],
-             "completed_at": e["completed_at"], "percent_complete": e["percent_complete"]}
-            for (user_id, course), e in _enrollments().items() if course == course_id and e["is_active"]
-        ]  # fmt: skip
+            {
+                "user_id": user_id,
+                "enrolled_at": e["enrolled_at"],
+                "expires_at": e["expires_at"],
+                "completed_at": e["completed_at"],
+                "percent_complete": e["percent_complete"],
+            }
+            for (user_id, course), e in _enrollments().items()
+            if course == course_id and e["is_active"]
+        ]
     return jsonify(enrollments=found, meta=_meta(len(found), 20))
 
 
@@ -168,8 +197,14 @@ def course_enrollments(course_id: int) -> Response:
 
 
 def webhook(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    envelope = {"type": kind, "id": obj["id"], "livemode": False, "created": _now(),
-                "hook_event_id": int(sandbox_state().new_id(numeric=True)), "object": obj}  # fmt: skip
+    envelope = {
+        "type": kind,
+        "id": obj["id"],
+        "livemode": False,
+        "created": _now(),
+        "hook_event_id": int(sandbox_state().new_id(numeric=True)),
+        "object": obj,
+    }
     body = json.dumps([envelope])
     return {"body": body, "headers": {"Content-Type": "application/json"}, "event": envelope}
 
@@ -186,22 +221,49 @@ def control_sale() -> Response:
     with state.lock:
         user = next((u for u in _users().values() if u["email"] == email), None)
         if user is None:
-            user = {"id": int(state.new_id(numeric=True)), "name": spec.get("name"), "email": email,
-                    "role": "student", "src": None, "last_sign_in_ip": None}  # fmt: skip
+            user = {
+                "id": int(state.new_id(numeric=True)),
+                "name": spec.get("name"),
+                "email": email,
+                "role": "student",
+                "src": None,
+                "last_sign_in_ip": None,
+            }
             _users()[user["id"]] = user
-        _enrollments()[(user["id"], course)] = {"id": int(state.new_id(numeric=True)), "enrolled_at": _now(),
-                                                "is_active": True, "completed_at": None,
-                                                "percent_complete": 0, "expires_at": None}  # fmt: skip
+        _enrollments()[(user["id"], course)] = {
+            "id": int(state.new_id(numeric=True)),
+            "enrolled_at": _now(),
+            "is_active": True,
+            "completed_at": None,
+            "percent_complete": 0,
+            "expires_at": None,
+        }
         amount = int(spec.get("amount", 4900))
         transaction = {
-            "id": int(state.new_id(numeric=True)), "user_id": user["id"],
-            "pricing_plan_id": int(spec.get("pricing_plan_id", 7001)), "sale_id": int(state.new_id(numeric=True)),
-            "created_at": _now(), "purchased_at": _now(), "charge": amount, "final_price": amount,
-            "currency": spec.get("currency", "USD"), "tax_charge": 0, "revenue": amount, "status": "paid",
-            "has_chargeback": False, "chargeback_fee": 0, "affiliate_id": None, "affiliate_fees": 0,
-            "author_id": None, "author_fees": 0, "coupon_id": None, "refunded_at": None,
-            "amount_refunded": 0, "user": _user_ref(user), "course": {"id": course, "name": f"Course {course}"},
-        }  # fmt: skip
+            "id": int(state.new_id(numeric=True)),
+            "user_id": user["id"],
+            "pricing_plan_id": int(spec.get("pricing_plan_id", 7001)),
+            "sale_id": int(state.new_id(numeric=True)),
+            "created_at": _now(),
+            "purchased_at": _now(),
+            "charge": amount,
+            "final_price": amount,
+            "currency": spec.get("currency", "USD"),
+            "tax_charge": 0,
+            "revenue": amount,
+            "status": "paid",
+            "has_chargeback": False,
+            "chargeback_fee": 0,
+            "affiliate_id": None,
+            "affiliate_fees": 0,
+            "author_id": None,
+            "author_fees": 0,
+            "coupon_id": None,
+            "refunded_at": None,
+            "amount_refunded": 0,
+            "user": _user_ref(user),
+            "course": {"id": course, "name": f"Course {course}"},
+        }
         state.store("teachable", "transactions")[transaction["id"]] = transaction
     return jsonify(webhook("Transaction.created", transaction))
 
@@ -213,12 +275,22 @@ def control_complete(user_id: int, course_id: int) -> Response:
         if enrollment is None or user is None:
             abort(404)
         enrollment.update(completed_at=_now(), percent_complete=100)
-        obj = {"id": enrollment["id"], "created_at": enrollment["enrolled_at"], "updated_at": _now(),
-               "user_id": user_id, "course_id": course_id, "primary_course_id": course_id,
-               "is_active": enrollment["is_active"], "enrolled_at": enrollment["enrolled_at"],
-               "percent_complete": 100, "has_full_access": False, "course_progress_id": enrollment["id"],
-               "certificate_serial_number": None, "user": _user_ref(user),
-               "course": {"id": course_id, "name": f"Course {course_id}"}}  # fmt: skip
+        obj = {
+            "id": enrollment["id"],
+            "created_at": enrollment["enrolled_at"],
+            "updated_at": _now(),
+            "user_id": user_id,
+            "course_id": course_id,
+            "primary_course_id": course_id,
+            "is_active": enrollment["is_active"],
+            "enrolled_at": enrollment["enrolled_at"],
+            "percent_complete": 100,
+            "has_full_access": False,
+            "course_progress_id": enrollment["id"],
+            "certificate_serial_number": None,
+            "user": _user_ref(user),
+            "course": {"id": course_id, "name": f"Course {course_id}"},
+        }
     return jsonify(webhook("Enrollment.completed", obj))
 
 

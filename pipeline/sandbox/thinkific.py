@@ -63,10 +63,19 @@ def _page(items: list[dict[str, Any]]) -> Response:
     page = int(request.args.get("page", 1))
     chunk = items[(page - 1) * limit : page * limit]
     total_pages = max(1, -(-len(items) // limit))
-    return jsonify(items=chunk, meta={"pagination": {
-        "current_page": page, "next_page": page + 1 if page < total_pages else None,
-        "prev_page": page - 1 if page > 1 else None, "total_pages": total_pages,
-        "total_items": len(items), "entries_info": f"{len(chunk)} of {len(items)}"}})  # fmt: skip
+    return jsonify(
+        items=chunk,
+        meta={
+            "pagination": {
+                "current_page": page,
+                "next_page": page + 1 if page < total_pages else None,
+                "prev_page": page - 1 if page > 1 else None,
+                "total_pages": total_pages,
+                "total_items": len(items),
+                "entries_info": f"{len(chunk)} of {len(items)}",
+            }
+        },
+    )
 
 
 @blueprint.get(f"{PREFIX}/users")
@@ -93,9 +102,16 @@ def create_user() -> Response:
             response.status_code = 422
             return response
         user_id = int(state.new_id(numeric=True))
-        user = {"id": user_id, "email": email, "first_name": body["first_name"],
-                "last_name": body["last_name"], "full_name": f"{body['first_name']} {body['last_name']}",
-                "created_at": _now(), "roles": body.get("roles", []), "external_source": None}  # fmt: skip
+        user = {
+            "id": user_id,
+            "email": email,
+            "first_name": body["first_name"],
+            "last_name": body["last_name"],
+            "full_name": f"{body['first_name']} {body['last_name']}",
+            "created_at": _now(),
+            "roles": body.get("roles", []),
+            "external_source": None,
+        }
         _users()[user_id] = user
     set_effect("user.created", email)
     response = jsonify(user)
@@ -109,10 +125,11 @@ def list_enrollments() -> Response:
     course_id = request.args.get("query[course_id]", type=int)
     with sandbox_state().lock:
         found = [
-            e for e in _enrollments().values()
+            e
+            for e in _enrollments().values()
             if (user_id is None or e["user_id"] == user_id)
             and (course_id is None or e["course_id"] == course_id)
-        ]  # fmt: skip
+        ]
     return _page([_view(e) for e in found])
 
 
@@ -134,13 +151,21 @@ def create_enrollment() -> Response:
             return response
         enrollment_id = int(state.new_id(numeric=True))
         enrollment = {
-            "id": enrollment_id, "user_email": user["email"], "user_name": user["full_name"],
-            "user_id": user["id"], "course_name": f"Course {body['course_id']}",
-            "course_id": body["course_id"], "percentage_completed": 0.0,
-            "is_free_trial": body.get("activated_at") is None, "completed": False,
-            "started_at": None, "activated_at": body.get("activated_at"), "completed_at": None,
-            "updated_at": _now(), "expiry_date": body.get("expiry_date"),
-        }  # fmt: skip
+            "id": enrollment_id,
+            "user_email": user["email"],
+            "user_name": user["full_name"],
+            "user_id": user["id"],
+            "course_name": f"Course {body['course_id']}",
+            "course_id": body["course_id"],
+            "percentage_completed": 0.0,
+            "is_free_trial": body.get("activated_at") is None,
+            "completed": False,
+            "started_at": None,
+            "activated_at": body.get("activated_at"),
+            "completed_at": None,
+            "updated_at": _now(),
+            "expiry_date": body.get("expiry_date"),
+        }
         _enrollments()[enrollment_id] = enrollment
     set_effect("enrollment.created", f"{user['id']}:{body['course_id']}")
     response = jsonify(_view(enrollment))
@@ -200,9 +225,16 @@ def _student(spec: dict[str, Any]) -> dict[str, Any]:
             if user["email"] == email:
                 return user
         first, last = spec.get("first_name", "Sam"), spec.get("last_name", "Student")
-        user = {"id": int(sandbox_state().new_id(numeric=True)), "email": email,
-                "first_name": first, "last_name": last, "full_name": f"{first} {last}",
-                "created_at": _now(), "roles": [], "external_source": None}  # fmt: skip
+        user = {
+            "id": int(sandbox_state().new_id(numeric=True)),
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "full_name": f"{first} {last}",
+            "created_at": _now(),
+            "roles": [],
+            "external_source": None,
+        }
         _users()[user["id"]] = user
         return user
 
@@ -210,29 +242,45 @@ def _student(spec: dict[str, Any]) -> dict[str, Any]:
 def webhook(resource: str, action: str, payload: dict[str, Any], secret: str) -> dict[str, Any]:
     """The request Thinkific would POST: raw body and headers, signed with the site's key."""
     envelope = {
-        "id": datetime.now(UTC).strftime("%Y%m%d%H%M%S") + str(sandbox_state().new_id(numeric=True)),
-        "resource": resource, "action": action, "tenant_id": "59", "created_at": _now(),
+        "id": datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        + str(sandbox_state().new_id(numeric=True)),
+        "resource": resource,
+        "action": action,
+        "tenant_id": "59",
+        "created_at": _now(),
         "payload": payload,
-    }  # fmt: skip
+    }
     body = json.dumps(envelope)
-    headers = {"Content-Type": "application/json", "X-Thinkific-Topic": f"{resource}.{action}",
-               "X-Thinkific-Subdomain": "test-creator",
-               "X-Thinkific-Hmac-Sha256": body_hmac(secret, body.encode())}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Thinkific-Topic": f"{resource}.{action}",
+        "X-Thinkific-Subdomain": "test-creator",
+        "X-Thinkific-Hmac-Sha256": body_hmac(secret, body.encode()),
+    }
     return {"body": body, "headers": headers, "event": envelope}
 
 
 def _hook_payload(enrollment: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     # the webhook carries a partial copy: percentages as strings, no e-mail guarantees
     return {
-        "activated_at": enrollment["activated_at"], "completed_at": enrollment["completed_at"],
+        "activated_at": enrollment["activated_at"],
+        "completed_at": enrollment["completed_at"],
         "course": {"id": enrollment["course_id"], "name": enrollment["course_name"]},
-        "course_id": enrollment["course_id"], "created_at": enrollment["updated_at"],
-        "expiry_date": enrollment["expiry_date"], "free_trial": enrollment["is_free_trial"],
-        "id": enrollment["id"], "percentage_completed": str(enrollment["percentage_completed"]),
-        "started_at": enrollment["started_at"], "updated_at": enrollment["updated_at"],
-        "user": {"id": user["id"], "email": user["email"], "first_name": user["first_name"],
-                 "last_name": user["last_name"]},
-    }  # fmt: skip
+        "course_id": enrollment["course_id"],
+        "created_at": enrollment["updated_at"],
+        "expiry_date": enrollment["expiry_date"],
+        "free_trial": enrollment["is_free_trial"],
+        "id": enrollment["id"],
+        "percentage_completed": str(enrollment["percentage_completed"]),
+        "started_at": enrollment["started_at"],
+        "updated_at": enrollment["updated_at"],
+        "user": {
+            "id": user["id"],
+            "email": user["email"],
+            "first_name": user["first_name"],
+            "last_name": user["last_name"],
+        },
+    }
 
 
 @control.post("/enrollments")
@@ -241,13 +289,21 @@ def control_enroll() -> Response:
     user, now = _student(spec), _now()
     with sandbox_state().lock:
         enrollment = {
-            "id": int(sandbox_state().new_id(numeric=True)), "user_email": user["email"],
-            "user_name": user["full_name"], "user_id": user["id"],
-            "course_name": f"Course {spec['course_id']}", "course_id": int(spec["course_id"]),
-            "percentage_completed": 0.0, "is_free_trial": False, "completed": False,
-            "started_at": now, "activated_at": now, "completed_at": None, "updated_at": now,
+            "id": int(sandbox_state().new_id(numeric=True)),
+            "user_email": user["email"],
+            "user_name": user["full_name"],
+            "user_id": user["id"],
+            "course_name": f"Course {spec['course_id']}",
+            "course_id": int(spec["course_id"]),
+            "percentage_completed": 0.0,
+            "is_free_trial": False,
+            "completed": False,
+            "started_at": now,
+            "activated_at": now,
+            "completed_at": None,
+            "updated_at": now,
             "expiry_date": None,
-        }  # fmt: skip
+        }
         _enrollments()[enrollment["id"]] = enrollment
     return jsonify(
         webhook("enrollment", "created", _hook_payload(enrollment, user), spec["secret"])
@@ -275,20 +331,45 @@ def control_complete(enrollment_id: int) -> Response:
 def control_order() -> Response:
     spec = request.get_json(force=True)
     user, amount = _student(spec), int(spec.get("amount_cents", 5000))
-    product = {"product_id": int(spec.get("product_id", 1)),
-               "product_name": spec.get("product_name", "Introduction to Webhooks")}  # fmt: skip
+    product = {
+        "product_id": int(spec.get("product_id", 1)),
+        "product_name": spec.get("product_name", "Introduction to Webhooks"),
+    }
     with sandbox_state().lock:
-        order = {"id": int(sandbox_state().new_id(numeric=True)), "user_id": user["id"],
-                 "user_email": user["email"], "user_name": user["full_name"], **product,
-                 "amount_dollars": f"{amount / 100:.2f}", "amount_cents": amount,
-                 "subscription": False, "coupon_code": None, "coupon_id": None,
-                 "affiliate_referral_code": None, "status": "Complete", "created_at": _now(),
-                 "items": [{**product, "amount_dollars": f"{amount / 100:.2f}", "amount_cents": amount}]}  # fmt: skip
+        order = {
+            "id": int(sandbox_state().new_id(numeric=True)),
+            "user_id": user["id"],
+            "user_email": user["email"],
+            "user_name": user["full_name"],
+            **product,
+            "amount_dollars": f"{amount / 100:.2f}",
+            "amount_cents": amount,
+            "subscription": False,
+            "coupon_code": None,
+            "coupon_id": None,
+            "affiliate_referral_code": None,
+            "status": "Complete",
+            "created_at": _now(),
+            "items": [{**product, "amount_dollars": f"{amount / 100:.2f}", "amount_cents": amount}],
+        }
         _orders()[order["id"]] = order
-    payload = {"affiliate_referral_code": None, "amount_cents": amount,
-               "amount_dollars": amount // 100, "billing_name": user["full_name"], "coupon": None,
-               "created_at": order["created_at"], "id": order["id"], "order_number": 1000 + order["id"],
-               "payment_type": "one-time", **product, "status": "Complete",
-               "user": {"email": user["email"], "first_name": user["first_name"], "id": user["id"],
-                        "last_name": user["last_name"]}}  # fmt: skip
+    payload = {
+        "affiliate_referral_code": None,
+        "amount_cents": amount,
+        "amount_dollars": amount // 100,
+        "billing_name": user["full_name"],
+        "coupon": None,
+        "created_at": order["created_at"],
+        "id": order["id"],
+        "order_number": 1000 + order["id"],
+        "payment_type": "one-time",
+        **product,
+        "status": "Complete",
+        "user": {
+            "email": user["email"],
+            "first_name": user["first_name"],
+            "id": user["id"],
+            "last_name": user["last_name"],
+        },
+    }
     return jsonify(webhook("order", "created", payload, spec["secret"]))

@@ -85,12 +85,17 @@ def receive(name: str) -> Response:
         parsed = None
     count = set_effect("delivery.received", f"{name}:{webhook_id}")
     with sandbox_state().lock:
-        hook["deliveries"].append({
-            "webhook_id": webhook_id, "method": request.method, "json": parsed,
-            "body": body.decode(errors="replace"),
-            "headers": {k: v for k, v in request.headers.items() if k.lower() not in NOT_KEPT},
-            "signed": bool(hook.get("secret")), "copy": count,
-        })  # fmt: skip
+        hook["deliveries"].append(
+            {
+                "webhook_id": webhook_id,
+                "method": request.method,
+                "json": parsed,
+                "body": body.decode(errors="replace"),
+                "headers": {k: v for k, v in request.headers.items() if k.lower() not in NOT_KEPT},
+                "signed": bool(hook.get("secret")),
+                "copy": count,
+            }
+        )
     return jsonify(received=True, duplicate=count > 1)
 
 

@@ -45,10 +45,13 @@ class GenericHmacScheme:
             source.signing_secrets,
             [candidate.encode()],
             lambda secret: generic_hmac_signature(
-                secret, request.body, algorithm=options.get("algorithm", "sha256"),
-                encoding=encoding, timestamp=timestamp,
+                secret,
+                request.body,
+                algorithm=options.get("algorithm", "sha256"),
+                encoding=encoding,
+                timestamp=timestamp,
             ).encode(),
-        )  # fmt: skip
+        )
         if index is None:
             raise SignatureError(
                 "bad_signature", f"The {header} header matches none of the configured secrets."

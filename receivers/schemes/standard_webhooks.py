@@ -59,9 +59,11 @@ class StandardWebhooksScheme:
                 f"The {ID_HEADER} header must be 1-255 characters without '.' or spaces.",
             )
         timestamp = check_timestamp(
-            request.headers.get(TIMESTAMP_HEADER), request.now, source.tolerance_seconds,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.now,
+            source.tolerance_seconds,
             TIMESTAMP_HEADER,
-        )  # fmt: skip
+        )
         candidates = parse_signatures(required_header(request, SIGNATURE_HEADER))
 
         def sign(key: bytes) -> bytes:

@@ -15,9 +15,16 @@ from marshmallow import Schema, fields, validate
 from schemas.contracts.base import contract, nested
 
 CONTACT_FIELDS = (
-    "first_name", "last_name", "phone", "ip", "tags", "orgname", "fields",
-    "customer_acct_name", "customer_acct_id",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "phone",
+    "ip",
+    "tags",
+    "orgname",
+    "fields",
+    "customer_acct_name",
+    "customer_acct_id",
+)
 ENVELOPE_FIELDS = (
     "url",
     "initiated_by",

@@ -21,11 +21,24 @@ from marshmallow import Schema, fields, validate
 from schemas.contracts.base import contract, nested
 
 INVITEE_FIELDS = (
-    "cancel_url", "reschedule_url", "created_at", "first_name", "last_name",
-    "questions_and_answers", "tracking", "text_reminder_number", "new_invitee", "cancellation",
-    "routing_form_submission", "payment", "no_show", "reconfirmation", "scheduling_method",
-    "invitee_scheduled_by", "scheduled_event",
-)  # fmt: skip
+    "cancel_url",
+    "reschedule_url",
+    "created_at",
+    "first_name",
+    "last_name",
+    "questions_and_answers",
+    "tracking",
+    "text_reminder_number",
+    "new_invitee",
+    "cancellation",
+    "routing_form_submission",
+    "payment",
+    "no_show",
+    "reconfirmation",
+    "scheduling_method",
+    "invitee_scheduled_by",
+    "scheduled_event",
+)
 WEBHOOK_FIELDS = ("created_by",)
 _URI = validate.Length(min=8, max=500)
 

@@ -64,7 +64,9 @@ def envelope_contract(family: str) -> type[Schema]:
     data = contract(f"Generic{title}DataV1", required=data_fields)
     return contract(
         f"Generic{title}EnvelopeV1",
-        required={"occurred_at": fields.AwareDateTime(required=True),
-                  "data": nested(data, required=True)},
+        required={
+            "occurred_at": fields.AwareDateTime(required=True),
+            "data": nested(data, required=True),
+        },
         optional=("id", "type", "meta"),
-    )  # fmt: skip
+    )

@@ -16,21 +16,59 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from schemas.contracts.base import contract, nested
 
 PURCHASE_FIELDS = (
-    "payment_type", "multipay_payments_made", "opt_in", "raw_extra_contact_information",
-    "effective_start_at", "cardholder_name", "billing_address_zip", "deactivated_at",
-    "deactivation_reason", "coupon_code", "source", "referrer", "quantity", "created_at",
-    "updated_at", "status", "trial", "trial_end_at", "payment_plan_total_payments",
-)  # fmt: skip
-CUSTOMER_FIELDS = (
-    "name", "avatar", "external_user_id", "public_bio", "public_location", "public_website",
-    "socials", "net_revenue", "sign_in_count", "last_request_at", "bounced_at", "created_at",
+    "payment_type",
+    "multipay_payments_made",
+    "opt_in",
+    "raw_extra_contact_information",
+    "effective_start_at",
+    "cardholder_name",
+    "billing_address_zip",
+    "deactivated_at",
+    "deactivation_reason",
+    "coupon_code",
+    "source",
+    "referrer",
+    "quantity",
+    "created_at",
     "updated_at",
-)  # fmt: skip
+    "status",
+    "trial",
+    "trial_end_at",
+    "payment_plan_total_payments",
+)
+CUSTOMER_FIELDS = (
+    "name",
+    "avatar",
+    "external_user_id",
+    "public_bio",
+    "public_location",
+    "public_website",
+    "socials",
+    "net_revenue",
+    "sign_in_count",
+    "last_request_at",
+    "bounced_at",
+    "created_at",
+    "updated_at",
+)
 OFFER_FIELDS = (
-    "title", "description", "internal_title", "currency", "price_in_cents", "payment_type", "token",
-    "image_url", "payment_method", "price_description", "checkout_url", "recurring_offer",
-    "subscription", "one_time", "single", "free",
-)  # fmt: skip
+    "title",
+    "description",
+    "internal_title",
+    "currency",
+    "price_in_cents",
+    "payment_type",
+    "token",
+    "image_url",
+    "payment_method",
+    "price_description",
+    "checkout_url",
+    "recurring_offer",
+    "subscription",
+    "one_time",
+    "single",
+    "free",
+)
 
 PurchaseAttributesV1 = contract(
     "KajabiPurchaseAttributesV1",

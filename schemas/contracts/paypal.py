@@ -20,20 +20,45 @@ REFUND_STATUSES = ("CANCELLED", "FAILED", "PENDING", "COMPLETED")
 ORDER_STATUSES = ("CREATED", "SAVED", "APPROVED", "VOIDED", "COMPLETED", "PAYER_ACTION_REQUIRED")
 
 CAPTURE_FIELDS = (
-    "invoice_id", "custom_id", "network_transaction_reference", "seller_protection",
-    "final_capture", "seller_receivable_breakdown", "disbursement_mode", "links",
-    "processor_response", "supplementary_data", "payee", "status_details", "create_time",
+    "invoice_id",
+    "custom_id",
+    "network_transaction_reference",
+    "seller_protection",
+    "final_capture",
+    "seller_receivable_breakdown",
+    "disbursement_mode",
+    "links",
+    "processor_response",
+    "supplementary_data",
+    "payee",
+    "status_details",
+    "create_time",
     "update_time",
-)  # fmt: skip
+)
 REFUND_FIELDS = (
-    "invoice_id", "custom_id", "acquirer_reference_number", "note_to_payer",
-    "seller_payable_breakdown", "payer", "links", "status_details", "supplementary_data",
-    "create_time", "update_time",
-)  # fmt: skip
+    "invoice_id",
+    "custom_id",
+    "acquirer_reference_number",
+    "note_to_payer",
+    "seller_payable_breakdown",
+    "payer",
+    "links",
+    "status_details",
+    "supplementary_data",
+    "create_time",
+    "update_time",
+)
 ORDER_FIELDS = (
-    "intent", "payment_source", "purchase_units", "payer", "processing_instruction",
-    "application_context", "links", "create_time", "update_time",
-)  # fmt: skip
+    "intent",
+    "payment_source",
+    "purchase_units",
+    "payer",
+    "processing_instruction",
+    "application_context",
+    "links",
+    "create_time",
+    "update_time",
+)
 # `zts` appears in PayPal's own sample payloads (crypto checkout guide); undocumented
 EVENT_FIELDS = ("event_version", "resource_version", "summary", "links", "zts")
 

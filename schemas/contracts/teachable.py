@@ -16,16 +16,41 @@ from schemas.contracts.base import contract, nested
 
 ENVELOPE_FIELDS = ("livemode", "hook_event_id")
 ENROLLMENT_FIELDS = (
-    "created_at", "updated_at", "primary_course_id", "sale_id", "is_active", "enrolled_at",
-    "percent_complete", "has_full_access", "course_progress_id", "certificate_serial_number",
-    "expires_at", "completed_at",
-)  # fmt: skip
+    "created_at",
+    "updated_at",
+    "primary_course_id",
+    "sale_id",
+    "is_active",
+    "enrolled_at",
+    "percent_complete",
+    "has_full_access",
+    "course_progress_id",
+    "certificate_serial_number",
+    "expires_at",
+    "completed_at",
+)
 TRANSACTION_FIELDS = (
-    "sale_id", "created_at", "purchased_at", "charge", "final_price", "tax_charge", "revenue",
-    "status", "has_chargeback", "chargeback_fee", "affiliate_id", "affiliate_fees", "author_id",
-    "author_fees", "coupon_id", "refunded_at", "amount_refunded", "pricing_plan", "course",
+    "sale_id",
+    "created_at",
+    "purchased_at",
+    "charge",
+    "final_price",
+    "tax_charge",
+    "revenue",
+    "status",
+    "has_chargeback",
+    "chargeback_fee",
+    "affiliate_id",
+    "affiliate_fees",
+    "author_id",
+    "author_fees",
+    "coupon_id",
+    "refunded_at",
+    "amount_refunded",
+    "pricing_plan",
+    "course",
     "sale",
-)  # fmt: skip
+)
 
 UserV1 = contract("TeachableUserV1", optional=("id", "email", "name", "role", "school_id", "src"))
 CourseV1 = contract("TeachableCourseV1", optional=("id", "name"))

@@ -15,14 +15,31 @@ from schemas.contracts.base import contract, nested
 ENVELOPE_FIELDS = ("tenant_id",)
 USER_FIELDS = ("id", "email", "first_name", "last_name")
 ENROLLMENT_FIELDS = (
-    "activated_at", "completed_at", "course_id", "created_at", "expiry_date", "free_trial",
-    "percentage_completed", "started_at", "updated_at",
-)  # fmt: skip
+    "activated_at",
+    "completed_at",
+    "course_id",
+    "created_at",
+    "expiry_date",
+    "free_trial",
+    "percentage_completed",
+    "started_at",
+    "updated_at",
+)
 ORDER_FIELDS = (
-    "affiliate_referral_code", "amount_cents", "amount_dollars", "billing_name", "coupon",
-    "created_at", "order_number", "payment_type", "product_id", "product_name", "status", "items",
+    "affiliate_referral_code",
+    "amount_cents",
+    "amount_dollars",
+    "billing_name",
+    "coupon",
+    "created_at",
+    "order_number",
+    "payment_type",
+    "product_id",
+    "product_name",
+    "status",
+    "items",
     "subscription",
-)  # fmt: skip
+)
 
 UserV1 = contract("ThinkificUserV1", optional=USER_FIELDS)
 CourseV1 = contract("ThinkificCourseV1", optional=("id", "name"))

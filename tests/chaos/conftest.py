@@ -40,8 +40,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     header = "| scenario | events | lost | duplicated | stuck | time to drain (s) | notes |"
     lines = [header, "|---|---|---|---|---|---|---|"]
     for row in ROWS:
-        lines.append(f"| {row['scenario']} | {row['events']} | {row['lost']} | {row['duplicated']} | "
-                     f"{row['stuck']} | {row['drain']} | {row.get('notes', '')} |")  # fmt: skip
+        lines.append(
+            f"| {row['scenario']} | {row['events']} | {row['lost']} | {row['duplicated']} | "
+            f"{row['stuck']} | {row['drain']} | {row.get('notes', '')} |"
+        )
     table = "\n".join(lines)
     terminalreporter.write_line("")
     terminalreporter.write_line(table)

@@ -75,9 +75,17 @@ def verdict(
         found = check(engine, system.sandbox_url, accepted, timeout=drain)
     finally:
         engine.dispose()
-    record({"scenario": scenario, "events": found.events, "lost": found.lost,
-            "duplicated": found.duplicated, "stuck": found.stuck, "drain": found.drain_seconds,
-            "notes": notes})  # fmt: skip
+    record(
+        {
+            "scenario": scenario,
+            "events": found.events,
+            "lost": found.lost,
+            "duplicated": found.duplicated,
+            "stuck": found.stuck,
+            "drain": found.drain_seconds,
+            "notes": notes,
+        }
+    )
     return found
 
 
@@ -217,11 +225,13 @@ def test_9_an_analytics_flood_while_purchases_arrive(system_factory: Any) -> Non
     flooder.join()
     engine = system.engine()
     with engine.connect() as connection:
-        p99 = connection.execute(text(
-            "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM s.at - e.received_at)) "
-            "FROM events e JOIN event_steps s ON s.event_id = e.id AND s.step = 'plan' "
-            "WHERE e.source = 'stripe'"
-        )).scalar()  # fmt: skip
+        p99 = connection.execute(
+            text(
+                "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM s.at - e.received_at)) "
+                "FROM events e JOIN event_steps s ON s.event_id = e.id AND s.step = 'plan' "
+                "WHERE e.source = 'stripe'"
+            )
+        ).scalar()
     engine.dispose()
     scenario = f"9. {len(flood_ids):,} analytics events flooding, purchases meanwhile"
     notes = f"payments lane p99 receipt->planned {float(p99 or 0) * 1000:.0f} ms"

@@ -12,9 +12,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDED = {
-    "postgres", "redis", "migrate", "receiver", "worker-payments", "worker-enrollments",
-    "worker-analytics", "beat", "flower",
-}  # fmt: skip
+    "postgres",
+    "redis",
+    "migrate",
+    "receiver",
+    "worker-payments",
+    "worker-enrollments",
+    "worker-analytics",
+    "beat",
+    "flower",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +35,14 @@ def compose() -> str:
 
 
 def run(compose: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_compose_file_is_valid(compose: str) -> None:

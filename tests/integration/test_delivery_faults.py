@@ -22,8 +22,13 @@ PRICE = "price_1PgafmB7WZ01zgkW6dKueIc5"
 def purchase(stack: Stack, count: int, *, source: str = "stripe", redeliver: float = 0.0) -> None:
     events = simulate.create_purchases(stack.sandbox.url, count, price=PRICE, amount=4900)
     deliveries = simulate.plan_deliveries(events, redeliver, seed=3)
-    report = simulate.send_all(f"{stack.receiver.url}/webhooks/{source}", deliveries,
-                               simulate.stripe_signer(SECRET), rate=0, concurrency=4)  # fmt: skip
+    report = simulate.send_all(
+        f"{stack.receiver.url}/webhooks/{source}",
+        deliveries,
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=4,
+    )
     assert report.statuses[202] == count, report.as_dict()
 
 
@@ -48,9 +53,12 @@ def no_duplicates(stack: Stack) -> None:
 
 
 def attempt_outcomes(stack: Stack, action: str) -> Counter[str]:
-    found = rows(stack.runtime.engine,
-                 "SELECT a.outcome, a.http_status FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
-                 "WHERE d.action = :action", action=action)  # fmt: skip
+    found = rows(
+        stack.runtime.engine,
+        "SELECT a.outcome, a.http_status FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+        "WHERE d.action = :action",
+        action=action,
+    )
     return Counter(f"{r['outcome']}:{r['http_status']}" for r in found)
 
 
@@ -102,8 +110,11 @@ def test_a_destination_down_for_a_while_opens_its_circuit_and_held_work_is_relea
     wait_until(lambda: deliveries(live), lambda s: s.get("held", 0) >= 1, timeout=60)
     # the rest of each event goes out meanwhile
     by_action = "SELECT action, count(*) FROM deliveries WHERE status = 'delivered' GROUP BY 1"
-    delivered = wait_until(lambda: counts(live.runtime.engine, by_action),
-                           lambda s: s == {"email.subscribe": 12, "analytics.track": 12}, timeout=60)  # fmt: skip
+    delivered = wait_until(
+        lambda: counts(live.runtime.engine, by_action),
+        lambda s: s == {"email.subscribe": 12, "analytics.track": 12},
+        timeout=60,
+    )
     assert "courses.enroll" not in delivered
     # When it comes back
     del live.sandbox_state.faults["thinkific"]
@@ -122,8 +133,11 @@ def test_a_rejected_action_is_dead_lettered_with_its_trace_and_a_replay_complete
     live.sandbox_state.store("mailchimp", "revoked")[key] = True
     purchase(live, 2)
     wait_until(lambda: deliveries(live), lambda s: s.get("dead") == 2 and s.get("delivered") == 4)
-    dead = rows(live.runtime.engine, "SELECT id, step, failure_class, reason, trace, payload, fetched "
-                                     "FROM dead_letters ORDER BY id")  # fmt: skip
+    dead = rows(
+        live.runtime.engine,
+        "SELECT id, step, failure_class, reason, trace, payload, fetched "
+        "FROM dead_letters ORDER BY id",
+    )
     assert [(d["step"], d["failure_class"], d["reason"]) for d in dead] == [
         ("deliver:email.subscribe", "configuration", "http_401")
     ] * 2

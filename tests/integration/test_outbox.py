@@ -40,9 +40,13 @@ def test_a_publish_that_fails_after_commit_is_published_by_the_sweeper_once(
     monkeypatch.setattr(dispatch.DirectPublisher, "publish", flaky_publish)
     # When 20 purchases arrive
     events = simulate.create_purchases(live.sandbox.url, 20, price=PRICE, amount=4900)
-    report = simulate.send_all(f"{live.receiver.url}/webhooks/stripe",
-                               simulate.plan_deliveries(events, 0, seed=1),
-                               simulate.stripe_signer(SECRET), rate=0, concurrency=4)  # fmt: skip
+    report = simulate.send_all(
+        f"{live.receiver.url}/webhooks/stripe",
+        simulate.plan_deliveries(events, 0, seed=1),
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=4,
+    )
     assert report.statuses == {202: 20}
     monkeypatch.undo()
     # Then the sweeper finds the ten left `received` and publishes them: all 20 processed, once
@@ -70,8 +74,12 @@ def test_with_redis_unreachable_the_webhook_is_still_accepted_and_processed_late
     try:
         event = simulate.create_purchases(live.sandbox.url, 1, price=PRICE, amount=4900)[0]
         body = json.dumps(event).encode()
-        response = requests.post(f"{cut_off.url}/webhooks/stripe", data=body,
-                                 headers=simulate.stripe_signer(SECRET)(body), timeout=30)  # fmt: skip
+        response = requests.post(
+            f"{cut_off.url}/webhooks/stripe",
+            data=body,
+            headers=simulate.stripe_signer(SECRET)(body),
+            timeout=30,
+        )
     finally:
         cut_off.stop()
     # Then it is accepted (it is durable), and the sweeper, on the real broker, gets it processed

@@ -27,9 +27,12 @@ def test_200_purchases_40_redelivered_and_shuffled_make_200_enrollments_and_noth
 
     # When their webhooks arrive from 8 concurrent senders, 40 of them twice, in shuffled order
     report = simulate.send_all(
-        f"{live.receiver.url}/webhooks/stripe", deliveries, simulate.stripe_signer(SECRET),
-        rate=0, concurrency=8,
-    )  # fmt: skip
+        f"{live.receiver.url}/webhooks/stripe",
+        deliveries,
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=8,
+    )
 
     # Then each is accepted once, every redelivery is acknowledged as a duplicate
     assert report.statuses == {202: 200, 200: 40}

@@ -37,8 +37,9 @@ def rabbit_stack(
         pytest.skip("RabbitMQ is not running here (CI starts it)")
     truncate(database_url)
     reset_redis(stack_redis_url)
-    stack = build_stack(database_url, stack_redis_url, tmp_path_factory.mktemp("rabbit"),
-                        broker_url=RABBITMQ_URL)  # fmt: skip
+    stack = build_stack(
+        database_url, stack_redis_url, tmp_path_factory.mktemp("rabbit"), broker_url=RABBITMQ_URL
+    )
     try:
         for lane in ("payments", "enrollments", "analytics"):
             stack.start_worker(lane, name=f"{lane}-rabbit")
@@ -52,9 +53,12 @@ def rabbit_stack(
 def test_purchases_flow_end_to_end_with_rabbitmq_as_the_broker(rabbit_stack: Stack) -> None:
     events = simulate.create_purchases(rabbit_stack.sandbox.url, 30, price=PRICE, amount=4900)
     report = simulate.send_all(
-        f"{rabbit_stack.receiver.url}/webhooks/stripe", simulate.plan_deliveries(events, 0.2, seed=5),
-        simulate.stripe_signer(SECRET), rate=0, concurrency=4,
-    )  # fmt: skip
+        f"{rabbit_stack.receiver.url}/webhooks/stripe",
+        simulate.plan_deliveries(events, 0.2, seed=5),
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=4,
+    )
     assert report.statuses[202] == 30
     delivered = "SELECT status, count(*) FROM deliveries GROUP BY status"
     wait_until(

@@ -40,9 +40,11 @@ def statuses(stack: Stack) -> dict[str, str]:
 
 def settled(stack: Stack, expected_events: int) -> dict[str, int]:
     def probe() -> dict[str, int]:
-        open_events = counts(stack.runtime.engine,
-                             "SELECT status, count(*) FROM events WHERE status IN ('received', 'verified') "
-                             "GROUP BY status")  # fmt: skip
+        open_events = counts(
+            stack.runtime.engine,
+            "SELECT status, count(*) FROM events WHERE status IN ('received', 'verified') "
+            "GROUP BY status",
+        )
         total = counts(stack.runtime.engine, "SELECT 'all', count(*) FROM events").get("all", 0)
         unfinished = (
             "SELECT 'open', count(*) FROM deliveries WHERE status NOT IN ('delivered', 'dead')"
@@ -50,8 +52,11 @@ def settled(stack: Stack, expected_events: int) -> dict[str, int]:
         pending = counts(stack.runtime.engine, unfinished)
         return {"open_events": sum(open_events.values()), "events": total, **pending}
 
-    return wait_until(probe, lambda s: s["events"] == expected_events and s["open_events"] == 0
-                      and not s.get("open"), timeout=60)  # fmt: skip
+    return wait_until(
+        probe,
+        lambda s: s["events"] == expected_events and s["open_events"] == 0 and not s.get("open"),
+        timeout=60,
+    )
 
 
 def effects(stack: Stack, provider: str) -> dict[str, Any]:

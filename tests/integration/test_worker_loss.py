@@ -25,8 +25,13 @@ def test_a_pool_child_killed_mid_enrollment_is_replaced_and_enrolls_once(live: S
     # Given Thinkific answering slowly, so an enrollment is in flight for a while
     live.sandbox_state.faults["thinkific"] = Fault(latency_ms=800)
     events = simulate.create_purchases(live.sandbox.url, 1, price=PRICE, amount=4900)
-    simulate.send_all(f"{live.receiver.url}/webhooks/stripe", simulate.plan_deliveries(events, 0, seed=1),
-                      simulate.stripe_signer(SECRET), rate=0, concurrency=1)  # fmt: skip
+    simulate.send_all(
+        f"{live.receiver.url}/webhooks/stripe",
+        simulate.plan_deliveries(events, 0, seed=1),
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=1,
+    )
     in_flight = (
         "SELECT count(*) FROM deliveries WHERE action = 'courses.enroll' AND status = 'in_flight'"
     )

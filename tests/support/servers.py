@@ -82,8 +82,18 @@ def drop_database(server_url: str, url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = ("alerts", "schema_drift", "object_versions", "contact_identities", "contacts",
-          "dead_letters", "attempts", "deliveries", "event_steps", "events")  # fmt: skip
+TABLES = (
+    "alerts",
+    "schema_drift",
+    "object_versions",
+    "contact_identities",
+    "contacts",
+    "dead_letters",
+    "attempts",
+    "deliveries",
+    "event_steps",
+    "events",
+)
 
 
 def truncate(url: str) -> None:

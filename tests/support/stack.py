@@ -69,18 +69,34 @@ class Stack:
         name = name or lane
         log = (self.log_dir / f"worker-{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--lane", lane,
-             "--concurrency", str(concurrency), "--name", name],
-            env={**os.environ, **self.env}, stdout=log, stderr=log,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "worker",
+                "--lane",
+                lane,
+                "--concurrency",
+                str(concurrency),
+                "--name",
+                name,
+            ],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=log,
+        )
         self.workers[name] = process
         return process
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         assert self.log_dir is not None
         log = (self.log_dir / "beat.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "beat"],
-                                   env={**os.environ, **self.env}, stdout=log, stderr=log)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "beat"],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=log,
+        )
         self.workers["beat"] = process
         return process
 
@@ -124,12 +140,18 @@ def build_stack(
     sandbox = ThreadedServer(create_sandbox_app(sandbox_state), free_port())
     receiver_port = free_port()
     env = {
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STACKWIRE_CONFIG": str(CONFIG),
-        "SANDBOX_PORT": str(sandbox.port), "STACKWIRE_PORT": str(receiver_port),
-        "STACKWIRE_DATA_DIR": str(log_dir), "STACKWIRE_LOG_FORMAT": "text", "LOG_LEVEL": "INFO",
-        "STACKWIRE_TASK_EVENTS": "0", "STACKWIRE_SWEEP_SECONDS": "1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "STACKWIRE_CONFIG": str(CONFIG),
+        "SANDBOX_PORT": str(sandbox.port),
+        "STACKWIRE_PORT": str(receiver_port),
+        "STACKWIRE_DATA_DIR": str(log_dir),
+        "STACKWIRE_LOG_FORMAT": "text",
+        "LOG_LEVEL": "INFO",
+        "STACKWIRE_TASK_EVENTS": "0",
+        "STACKWIRE_SWEEP_SECONDS": "1",
         **({"BROKER_URL": broker_url} if broker_url else {}),
-    }  # fmt: skip
+    }
     settings = Settings.from_env(env)
     config = load_config(settings.config_path, settings.env)
     receiver = ThreadedServer(

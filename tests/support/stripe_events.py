@@ -25,8 +25,9 @@ def checkout_completed(**session_overrides: Any) -> dict[str, Any]:
     return event
 
 
-def signed(event: dict[str, Any] | bytes, *, secret: str = SECRET,
-           timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+def signed(
+    event: dict[str, Any] | bytes, *, secret: str = SECRET, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = event if isinstance(event, bytes) else json.dumps(event).encode()
     header = timestamped_hmac_header(secret, body, timestamp or int(time.time()))
     return body, {"Content-Type": "application/json", "Stripe-Signature": header}

@@ -58,8 +58,11 @@ class ActiveCampaignApi:
 
     def sync(self, email: str, first: str | None, last: str | None) -> tuple[dict[str, Any], bool]:
         """The contact, and whether it was created just now."""
-        body = {"email": email, **({"firstName": first} if first else {}),
-                **({"lastName": last} if last else {})}  # fmt: skip
+        body = {
+            "email": email,
+            **({"firstName": first} if first else {}),
+            **({"lastName": last} if last else {}),
+        }
         response = self.client.request("POST", "/contact/sync", json={"contact": body})
         return dict(response.json()["contact"]), response.status_code == 201
 
@@ -83,8 +86,11 @@ class ActiveCampaignApi:
             # 422: created meanwhile by another worker; read it back
             found = self._search(name) if response.status_code == 422 else response.json()["tag"]
         if found is None:
-            raise PermanentError("ActiveCampaign refused to create the tag and does not list it",
-                                 reason="tag_not_found", http_status=422)  # fmt: skip
+            raise PermanentError(
+                "ActiveCampaign refused to create the tag and does not list it",
+                reason="tag_not_found",
+                http_status=422,
+            )
         self.tag_ids.put({name: str(found["id"])})
         return str(found["id"])
 

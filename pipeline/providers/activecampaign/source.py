@@ -85,14 +85,17 @@ class ActiveCampaignSource(SourceProvider):
         return canonical.event(
             canonical_type,
             key=f"activecampaign:{contact['id']}:{kind}:{about}:{payload['date_time']}",
-            source=event.source, provider=self.name, occurred_at=self._when(ctx, payload),
+            source=event.source,
+            provider=self.name,
+            occurred_at=self._when(ctx, payload),
             contact=canonical.contact(
-                contact["email"], first_name=contact.get("first_name") or None,
+                contact["email"],
+                first_name=contact.get("first_name") or None,
                 last_name=contact.get("last_name") or None,
                 external_ids={"activecampaign_contact": contact["id"]},
             ),
             subscriber={"id": contact["id"], "list_id": list_id, "status": status, "tags": tags},
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _when(ctx: SourceContext, payload: Any) -> datetime:

@@ -99,8 +99,11 @@ class KitApi:
         self.tag_ids.forget(name)
         fresh = self.tag_id(name)
         if fresh == tag_id:
-            raise PermanentError("Kit has no subscriber with this address to tag",
-                                 reason="no_such_subscriber", http_status=404)  # fmt: skip
+            raise PermanentError(
+                "Kit has no subscriber with this address to tag",
+                reason="no_such_subscriber",
+                http_status=404,
+            )
         self.client.request("POST", f"/tags/{fresh}/subscribers", json={"email_address": email})
         return fresh
 

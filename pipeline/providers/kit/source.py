@@ -64,17 +64,27 @@ LEGACY_TYPE = "subscriber"
 
 
 def subscriber_event(
-    canonical_type: str, key: str, event: StoredEvent, when: Any, sub: Mapping[str, Any], *,
+    canonical_type: str,
+    key: str,
+    event: StoredEvent,
+    when: Any,
+    sub: Mapping[str, Any],
+    *,
     tags: list[str],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     return canonical.event(
-        canonical_type, key=key, source=event.source, provider=event.provider, occurred_at=when,
+        canonical_type,
+        key=key,
+        source=event.source,
+        provider=event.provider,
+        occurred_at=when,
         contact=canonical.contact(
-            sub["email_address"], first_name=sub.get("first_name") or None,
+            sub["email_address"],
+            first_name=sub.get("first_name") or None,
             external_ids={"kit_subscriber": str(sub["id"])},
         ),
         subscriber={"id": str(sub["id"]), "status": sub["state"], "tags": tags},
-    )  # fmt: skip
+    )
 
 
 class KitSourceOptions(Schema):
@@ -112,8 +122,9 @@ class KitSource(SourceProvider):
         if count > 1:
             raise ContractError(
                 f"this Kit delivery batches {count} events; one stored event maps to one "
-                "canonical event, so it is kept here whole for an operator", reason="batched_delivery",
-            )  # fmt: skip
+                "canonical event, so it is kept here whole for an operator",
+                reason="batched_delivery",
+            )
         return None
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:

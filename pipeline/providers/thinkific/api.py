@@ -77,8 +77,9 @@ class ThinkificApi:
             # created meanwhile by another delivery for the same person: read it back
             user = self.find_user(email)
             if user is None:
-                raise PermanentError("Thinkific refused the new user", reason="user_rejected",
-                                     http_status=422)  # fmt: skip
+                raise PermanentError(
+                    "Thinkific refused the new user", reason="user_rejected", http_status=422
+                )
             return user, False
         created: dict[str, Any] = response.json()
         return created, True

@@ -30,8 +30,9 @@ class ThinkificDestination(DestinationProvider):
         if not courses:
             return {"skipped": "no_course_for_these_products"}
         destination = ctx.destination
-        api = ThinkificApi(destination.api_base, destination.options, ctx.http,
-                           destination.timeout_seconds)  # fmt: skip
+        api = ThinkificApi(
+            destination.api_base, destination.options, ctx.http, destination.timeout_seconds
+        )
         email = require_email(event)
         if delivery.verb == "enroll":
             user, new = api.find_or_create_user(email, *names(event))

@@ -49,14 +49,22 @@ class ThinkificSourceOptions(ThinkificOptions):
 class ThinkificSource(SourceProvider):
     name = "thinkific"
     scheme = "thinkific"
-    stored_headers = ("X-Thinkific-Hmac-Sha256", "X-Thinkific-Topic", "X-Thinkific-Subdomain",
-                      "Content-Type", "User-Agent")  # fmt: skip
+    stored_headers = (
+        "X-Thinkific-Hmac-Sha256",
+        "X-Thinkific-Topic",
+        "X-Thinkific-Subdomain",
+        "Content-Type",
+        "User-Agent",
+    )
     default_api_base = DEFAULT_API_BASE
     # the published samples are years old and Thinkific adds fields: drift is recorded, not fatal
     default_on_unknown_fields = "warn"
     options_schema = ThinkificSourceOptions
-    lanes = {"enrollment.created": "enrollments", "enrollment.completed": "enrollments",
-             "order.created": "payments"}  # fmt: skip
+    lanes = {
+        "enrollment.created": "enrollments",
+        "enrollment.completed": "enrollments",
+        "order.created": "payments",
+    }
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
@@ -126,8 +134,13 @@ def _enrollment(kind: str, found: dict[str, Any], base: dict[str, Any]) -> dict[
         "user_id": str(enrollment["user_id"]),
         "completed": bool(enrollment.get("completed")),
     }
-    return canonical.event(kind, key=f"thinkific:enrollment:{enrollment['id']}", **base,
-                           contact=contact, enrollment=part)  # fmt: skip
+    return canonical.event(
+        kind,
+        key=f"thinkific:enrollment:{enrollment['id']}",
+        **base,
+        contact=contact,
+        enrollment=part,
+    )
 
 
 def _order(
@@ -157,11 +170,17 @@ def _order(
         "items": items,
     }
     contact = canonical.contact(
-        order.get("user_email"), name=order.get("user_name"),
+        order.get("user_email"),
+        name=order.get("user_name"),
         external_ids={"thinkific_user": str(order.get("user_id") or "")},
-    )  # fmt: skip
-    return canonical.event("purchase.completed", key=f"thinkific:order:{order['id']}", **base,
-                           contact=contact, purchase=purchase)  # fmt: skip
+    )
+    return canonical.event(
+        "purchase.completed",
+        key=f"thinkific:order:{order['id']}",
+        **base,
+        contact=contact,
+        purchase=purchase,
+    )
 
 
 SOURCE = ThinkificSource()

@@ -27,27 +27,39 @@ def stripe(stack: Stack, path: str, body: Any = None) -> dict[str, Any]:
 
 
 def buy(stack: Stack, emails: list[str]) -> list[dict[str, Any]]:
-    specs = [{"email": e, "name": f"Buyer {n}", "price": PRICE, "amount": 4900}
-             for n, e in enumerate(emails)]  # fmt: skip
+    specs = [
+        {"email": e, "name": f"Buyer {n}", "price": PRICE, "amount": 4900}
+        for n, e in enumerate(emails)
+    ]
     purchases: list[dict[str, Any]] = stripe(stack, "purchases", specs)["purchases"]
     return purchases
 
 
 def send(stack: Stack, events: list[dict[str, Any]], redeliver: float = 0.0) -> simulate.Report:
     deliveries = simulate.plan_deliveries(events, redeliver=redeliver, seed=5)
-    return simulate.send_all(f"{stack.receiver.url}/webhooks/{SOURCE}", deliveries,
-                             simulate.stripe_signer(SECRET), rate=0, concurrency=6)  # fmt: skip
+    return simulate.send_all(
+        f"{stack.receiver.url}/webhooks/{SOURCE}",
+        deliveries,
+        simulate.stripe_signer(SECRET),
+        rate=0,
+        concurrency=6,
+    )
 
 
 def statuses(stack: Stack, destination: str) -> dict[str, int]:
-    return counts(stack.runtime.engine, "SELECT status, count(*) FROM deliveries "
-                  "WHERE destination = :d GROUP BY status", d=destination)  # fmt: skip
+    return counts(
+        stack.runtime.engine,
+        "SELECT status, count(*) FROM deliveries WHERE destination = :d GROUP BY status",
+        d=destination,
+    )
 
 
 def settle(stack: Stack, expected: dict[str, int]) -> None:
-    wait_until(lambda: {d: statuses(stack, d) for d in expected},
-               lambda seen: all(seen[d] == {"delivered": n} for d, n in expected.items()),
-               timeout=120)  # fmt: skip
+    wait_until(
+        lambda: {d: statuses(stack, d) for d in expected},
+        lambda seen: all(seen[d] == {"delivered": n} for d, n in expected.items()),
+        timeout=120,
+    )
 
 
 def effects(stack: Stack, provider: str) -> dict[str, Any]:
@@ -84,8 +96,9 @@ def test_purchases_redelivered_upsert_each_person_once_and_track_each_purchase_o
     assert effects(live, "ga4") == {"effects": {"event.recorded": 40}, "duplicates": {}}
     recorded = {e["params"]["transaction_id"]: e for e in ga4_events(live)}
     assert set(recorded) == {f"stripe:{p['session']}" for p in purchases}
-    assert {(e["name"], e["params"]["value"], e["params"]["currency"]) for e in recorded.values()} == {
-        ("purchase", 49.0, "USD")}  # fmt: skip
+    assert {
+        (e["name"], e["params"]["value"], e["params"]["currency"]) for e in recorded.values()
+    } == {("purchase", 49.0, "USD")}
     assert len({e["client_id"] for e in recorded.values()}) == 40
     assert not any("@" in e["client_id"] for e in recorded.values())
 
@@ -101,7 +114,8 @@ def test_purchases_redelivered_upsert_each_person_once_and_track_each_purchase_o
     settle(live, {"crm": 40, "ga4": 43})
     refunds = [e for e in ga4_events(live) if e["name"] == "refund"]
     assert sorted(e["params"]["transaction_id"] for e in refunds) == sorted(
-        f"stripe:{p['session']}" for p in purchases[:3])  # fmt: skip
+        f"stripe:{p['session']}" for p in purchases[:3]
+    )
     for refund in refunds:
         assert refund["client_id"] == recorded[refund["params"]["transaction_id"]]["client_id"]
     assert effects(live, "hubspot")["effects"] == {"contact.created": 40}
@@ -125,8 +139,12 @@ def test_a_person_s_purchases_in_one_batch_become_one_input(live: Stack) -> None
     settle(live, {"crm": 10, "ga4": 10})
     assert upserts(live) == [200]
     assert effects(live, "hubspot") == {"effects": {"contact.created": 5}, "duplicates": {}}
-    results = [r["result"] for r in rows(live.runtime.engine,
-                                         "SELECT result FROM deliveries WHERE destination = 'crm'")]  # fmt: skip
+    results = [
+        r["result"]
+        for r in rows(
+            live.runtime.engine, "SELECT result FROM deliveries WHERE destination = 'crm'"
+        )
+    ]
     assert {r["deliveries_collapsed"] for r in results} == {2}
     assert sorted(Counter(r["contact_id"] for r in results).values()) == [2] * 5
     # while GA4 still counts ten purchases

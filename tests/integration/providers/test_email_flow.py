@@ -67,13 +67,18 @@ def test_a_mailchimp_subscribe_redelivered_reaches_kit_and_activecampaign_once(l
     assert statuses == {202: 3, 200: 3}
     wait_until(lambda: delivered(live), lambda seen: seen.get("delivered") == 6, timeout=120)
     assert effects(live, "kit") == {
-        "effects": {"subscriber.created": 3, "tag.created": 1, "subscriber.tagged": 3}, "duplicates": {},
-    }  # fmt: skip
-    assert effects(live, "activecampaign") == {
-        "effects": {"contact.created": 3, "contact_list.subscribed": 3, "tag.created": 1,
-                    "contact_tag.created": 3},
+        "effects": {"subscriber.created": 3, "tag.created": 1, "subscriber.tagged": 3},
         "duplicates": {},
-    }  # fmt: skip
+    }
+    assert effects(live, "activecampaign") == {
+        "effects": {
+            "contact.created": 3,
+            "contact_list.subscribed": 3,
+            "tag.created": 1,
+            "contact_tag.created": 3,
+        },
+        "duplicates": {},
+    }
     # and no writing call was ever made twice
     made = writes(live)
     assert made["POST /kit/v4/subscribers"] == 3
@@ -128,8 +133,11 @@ def test_kit_and_activecampaign_subscribers_reach_mailchimp_once_and_a_batch_is_
     live: Stack,
 ) -> None:
     # Given a Kit activation (signed) and an ActiveCampaign subscription, each delivered twice
-    kit = control(live, "kit/webhooks", {"event": "subscriber.activated", "email": "kit-fan@example.com",
-                                         "secret": KIT_SECRET})  # fmt: skip
+    kit = control(
+        live,
+        "kit/webhooks",
+        {"event": "subscriber.activated", "email": "kit-fan@example.com", "secret": KIT_SECRET},
+    )
     kit_statuses = [
         post(live, "/webhooks/kit", kit["body"].encode(), kit["headers"]) for _ in range(2)
     ]
@@ -140,8 +148,15 @@ def test_kit_and_activecampaign_subscribers_reach_mailchimp_once_and_a_batch_is_
         post(live, "/webhooks/activecampaign?key=ac_url_key", ac["body"].encode()) for _ in range(2)
     ]
     # and a bulk action in Kit that batches two events into one delivery
-    batch = control(live, "kit/webhooks", {"event": "subscriber.activated", "secret": KIT_SECRET,
-                                           "emails": ["bulk1@example.com", "bulk2@example.com"]})  # fmt: skip
+    batch = control(
+        live,
+        "kit/webhooks",
+        {
+            "event": "subscriber.activated",
+            "secret": KIT_SECRET,
+            "emails": ["bulk1@example.com", "bulk2@example.com"],
+        },
+    )
     assert post(live, "/webhooks/kit", batch["body"].encode(), batch["headers"]) == 202
 
     # Then each single one becomes one Mailchimp member, and the batch waits for an operator, whole
@@ -150,6 +165,7 @@ def test_kit_and_activecampaign_subscribers_reach_mailchimp_once_and_a_batch_is_
     assert effects(live, "mailchimp") == {"effects": {"member.created": 2}, "duplicates": {}}
     letters = wait_until(
         lambda: rows(live.runtime.engine, "SELECT reason, failure_class FROM dead_letters"),
-        lambda seen: len(seen) == 1, timeout=60,
-    )  # fmt: skip
+        lambda seen: len(seen) == 1,
+        timeout=60,
+    )
     assert letters == [{"reason": "batched_delivery", "failure_class": "contract"}]

@@ -38,23 +38,29 @@ def send_standard(stack: Stack, payload: dict[str, Any], msg_id: str) -> request
     on every attempt, the same webhook-id)."""
     body = json.dumps(payload)
     now = datetime.now(UTC)
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": Webhook(INBOUND_SECRET).sign(msg_id, now, body),
-               "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(INBOUND_SECRET).sign(msg_id, now, body),
+        "Content-Type": "application/json",
+    }
     return stack.post_webhook("sw-orders", body.encode(), headers)
 
 
 def send_github_style(stack: Stack, payload: dict[str, Any]) -> requests.Response:
     body = json.dumps(payload).encode()
     signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return stack.post_webhook("hmac-github", body, {"Content-Type": "application/json",
-                                                    "X-Hub-Signature-256": signature})  # fmt: skip
+    return stack.post_webhook(
+        "hmac-github", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
 
 
 def delivered(stack: Stack, *actions: str) -> dict[str, str]:
-    found = rows(stack.runtime.engine,
-                 "SELECT action, status FROM deliveries WHERE action = ANY(:actions)",
-                 actions=list(actions))  # fmt: skip
+    found = rows(
+        stack.runtime.engine,
+        "SELECT action, status FROM deliveries WHERE action = ANY(:actions)",
+        actions=list(actions),
+    )
     return {row["action"]: row["status"] for row in found}
 
 
@@ -68,19 +74,25 @@ def test_a_purchase_is_sent_and_announced_exactly_once_however_often_it_arrives(
     live: Stack,
 ) -> None:
     # Given the creator's order endpoint, which checks our Standard Webhooks signature
-    requests.put(f"{live.sandbox.url}/_sandbox/webhook_sink/hooks/orders",
-                 json={"secret": OUTBOUND_SECRET}, timeout=5).raise_for_status()  # fmt: skip
+    requests.put(
+        f"{live.sandbox.url}/_sandbox/webhook_sink/hooks/orders",
+        json={"secret": OUTBOUND_SECRET},
+        timeout=5,
+    ).raise_for_status()
     purchase = envelope("purchase.completed")
 
     # When the shop sends the purchase, redelivers it, and later resends it under a new id
     assert send_standard(live, purchase, "msg_order_1001").status_code == 202
     assert send_standard(live, purchase, "msg_order_1001").json()["status"] == "duplicate"
-    wait_until(lambda: delivered(live, "orders-hook.send", "team-slack.notify"),
-               lambda seen: seen == {"orders-hook.send": "delivered",
-                                     "team-slack.notify": "delivered"})  # fmt: skip
+    wait_until(
+        lambda: delivered(live, "orders-hook.send", "team-slack.notify"),
+        lambda seen: seen == {"orders-hook.send": "delivered", "team-slack.notify": "delivered"},
+    )
     assert send_standard(live, purchase, "msg_order_1001_manual_resend").status_code == 202
-    wait_until(lambda: counts(live.runtime.engine, "SELECT status, count(*) FROM events GROUP BY status"),
-               lambda seen: seen == {"processed": 2})  # fmt: skip
+    wait_until(
+        lambda: counts(live.runtime.engine, "SELECT status, count(*) FROM events GROUP BY status"),
+        lambda seen: seen == {"processed": 2},
+    )
 
     # Then the endpoint got one delivery, signed, its webhook-id our idempotency key
     [delivery] = sink(live)
@@ -89,8 +101,10 @@ def test_a_purchase_is_sent_and_announced_exactly_once_however_often_it_arrives(
     )
     assert delivery["json"]["type"] == "purchase.completed"
     assert delivery["json"]["key"] == "sw-orders:ord_20260301_1001"
-    keys = rows(live.runtime.engine,
-                "SELECT idempotency_key FROM deliveries WHERE action = 'orders-hook.send'")  # fmt: skip
+    keys = rows(
+        live.runtime.engine,
+        "SELECT idempotency_key FROM deliveries WHERE action = 'orders-hook.send'",
+    )
     assert [row["idempotency_key"] for row in keys] == [delivery["webhook_id"]]
     # and Slack got one message naming the buyer, never the raw address
     summary = live.sandbox_state.summary()["providers"]
@@ -101,25 +115,35 @@ def test_a_purchase_is_sent_and_announced_exactly_once_however_often_it_arrives(
         SLACK_TOKEN: ["New purchase: Ada Lovelace bought Pro Course for 49.00 EUR."]
     }
     # and the second event about the same order found everything already planned
-    plans = rows(live.runtime.engine,
-                 "SELECT s.detail FROM event_steps s JOIN events e ON e.id = s.event_id "
-                 "WHERE s.step = 'plan' AND e.external_id = 'msg_order_1001_manual_resend'")  # fmt: skip
+    plans = rows(
+        live.runtime.engine,
+        "SELECT s.detail FROM event_steps s JOIN events e ON e.id = s.event_id "
+        "WHERE s.step = 'plan' AND e.external_id = 'msg_order_1001_manual_resend'",
+    )
     assert "orders-hook.send" in json.dumps(plans[0]["detail"]["already_planned"])
 
 
 def test_a_page_view_from_a_generic_hmac_sender_lands_on_the_analytics_lane(live: Stack) -> None:
     assert send_github_style(live, envelope("analytics.page_view")).status_code == 202
-    wait_until(lambda: delivered(live, "analytics.track"),
-               lambda seen: seen == {"analytics.track": "delivered"})  # fmt: skip
-    [event] = rows(live.runtime.engine,
-                   "SELECT lane, status, canonical_type FROM events WHERE source = 'hmac-github'")  # fmt: skip
-    assert event == {"lane": "analytics", "status": "processed",
-                     "canonical_type": "analytics.page_view"}  # fmt: skip
+    wait_until(
+        lambda: delivered(live, "analytics.track"),
+        lambda seen: seen == {"analytics.track": "delivered"},
+    )
+    [event] = rows(
+        live.runtime.engine,
+        "SELECT lane, status, canonical_type FROM events WHERE source = 'hmac-github'",
+    )
+    assert event == {
+        "lane": "analytics",
+        "status": "processed",
+        "canonical_type": "analytics.page_view",
+    }
     [delivery] = rows(live.runtime.engine, "SELECT lane FROM deliveries")
     assert delivery == {"lane": "analytics"}
     assert live.sandbox_state.summary()["providers"]["mixpanel"] == {
-        "effects": {"event.imported": 1}, "duplicates": {},
-    }  # fmt: skip
+        "effects": {"event.imported": 1},
+        "duplicates": {},
+    }
 
 
 def test_an_envelope_without_its_purchase_is_quarantined_and_nothing_is_sent(live: Stack) -> None:

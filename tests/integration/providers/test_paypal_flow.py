@@ -22,16 +22,22 @@ PURCHASE_ACTIONS = {"courses.enroll", "email.subscribe", "analytics.track"}
 
 
 def paypal(stack: Stack, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = requests.post(f"{stack.sandbox.url}/_sandbox/paypal/{path}",
-                           json={"webhook_id": WEBHOOK_ID, **(body or {})}, timeout=30)  # fmt: skip
+    answer = requests.post(
+        f"{stack.sandbox.url}/_sandbox/paypal/{path}",
+        json={"webhook_id": WEBHOOK_ID, **(body or {})},
+        timeout=30,
+    )
     answer.raise_for_status()
     found: dict[str, Any] = answer.json()
     return found
 
 
 def buy(stack: Stack, email: str, **spec: Any) -> dict[str, Any]:
-    return paypal(stack, "purchases", {"email": email, "name": "Ada Lovelace",
-                                       "sku": "paypal-course", "amount": "21.12", **spec})  # fmt: skip
+    return paypal(
+        stack,
+        "purchases",
+        {"email": email, "name": "Ada Lovelace", "sku": "paypal-course", "amount": "21.12", **spec},
+    )
 
 
 def deliver(stack: Stack, webhook: dict[str, Any], body: str | None = None) -> requests.Response:
@@ -40,14 +46,19 @@ def deliver(stack: Stack, webhook: dict[str, Any], body: str | None = None) -> r
 
 
 def event_of(stack: Stack, event_id: str) -> dict[str, Any]:
-    [found] = rows(stack.runtime.engine, "SELECT id, status, reason, canonical_type, canonical "
-                   "FROM events WHERE source = 'paypal' AND external_id = :e", e=event_id)  # fmt: skip
+    [found] = rows(
+        stack.runtime.engine,
+        "SELECT id, status, reason, canonical_type, canonical "
+        "FROM events WHERE source = 'paypal' AND external_id = :e",
+        e=event_id,
+    )
     return found
 
 
 def deliveries(stack: Stack, row_id: int) -> dict[str, str]:
-    found = rows(stack.runtime.engine, "SELECT action, status FROM deliveries WHERE event_id = :e",
-                 e=row_id)  # fmt: skip
+    found = rows(
+        stack.runtime.engine, "SELECT action, status FROM deliveries WHERE event_id = :e", e=row_id
+    )
     return {r["action"]: r["status"] for r in found}
 
 
@@ -61,10 +72,16 @@ def calls(stack: Stack, path: str) -> list[int]:
 
 
 def settled(stack: Stack, event_id: str, actions: set[str]) -> dict[str, Any]:
-    row = wait_until(lambda: event_of(stack, event_id), lambda e: e["status"] != "received"
-                     and e["status"] != "verified", timeout=60)  # fmt: skip
-    wait_until(lambda: deliveries(stack, row["id"]),
-               lambda seen: seen == dict.fromkeys(actions, "delivered"), timeout=120)  # fmt: skip
+    row = wait_until(
+        lambda: event_of(stack, event_id),
+        lambda e: e["status"] != "received" and e["status"] != "verified",
+        timeout=60,
+    )
+    wait_until(
+        lambda: deliveries(stack, row["id"]),
+        lambda seen: seen == dict.fromkeys(actions, "delivered"),
+        timeout=120,
+    )
     return row
 
 
@@ -84,8 +101,9 @@ def test_a_capture_is_one_purchase_delivered_once_and_a_resend_is_a_duplicate(li
     assert row["canonical"]["purchase"]["amount"] == 2112
     assert calls(live, VERIFY_PATH) == [200]
     assert effects(live, "thinkific") == {
-        "effects": {"user.created": 1, "enrollment.created": 1}, "duplicates": {}
-    }  # fmt: skip
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
     [enrollment] = live.sandbox_state.store("thinkific", "enrollments").values()
     assert enrollment["course_id"] == 201
     assert effects(live, "mailchimp") == {"effects": {"member.created": 1}, "duplicates": {}}
@@ -122,8 +140,9 @@ def test_a_tampered_body_under_genuine_headers_is_rejected_and_delivers_nothing(
 
     # Then the edge accepts it (the headers are well formed and fresh) but PayPal's postback fails it
     assert answer.status_code == 202, answer.text
-    row = wait_until(lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "rejected",
-                     timeout=60)  # fmt: skip
+    row = wait_until(
+        lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "rejected", timeout=60
+    )
     assert row["reason"] == "signature_not_verified"
     assert row["canonical_type"] is None
     assert calls(live, VERIFY_PATH) == [200]
@@ -137,8 +156,9 @@ def test_a_tampered_body_under_genuine_headers_is_rejected_and_delivers_nothing(
 def test_a_pending_capture_waits_and_delivers_nothing(live: Stack) -> None:
     bought = buy(live, "pending.paypal@example.com", capture_status="PENDING")
     assert deliver(live, bought).status_code == 202
-    row = wait_until(lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "waiting",
-                     timeout=60)  # fmt: skip
+    row = wait_until(
+        lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "waiting", timeout=60
+    )
     assert row["reason"] == "payment_not_final"
     assert scalar(live.runtime.engine, "SELECT count(*) FROM deliveries") == 0
 

@@ -12,9 +12,17 @@ from pipeline import circuit
 from pipeline.config import DestinationConfig
 
 DESTINATION = DestinationConfig(
-    name="email", provider="mailchimp", api_base=None, rate_limit=None, burst=None, lane=None,
-    timeout_seconds=1, circuit_threshold=3, circuit_cooldown=0.3, options={},
-)  # fmt: skip
+    name="email",
+    provider="mailchimp",
+    api_base=None,
+    rate_limit=None,
+    burst=None,
+    lane=None,
+    timeout_seconds=1,
+    circuit_threshold=3,
+    circuit_cooldown=0.3,
+    options={},
+)
 
 
 @pytest.fixture

@@ -38,10 +38,22 @@ def test_what_is_not_an_address_is_refused(bad: str) -> None:
 def test_one_contact_links_every_provider_identity(settings: Settings, clean: None) -> None:
     engine = create_db_engine(settings)
     with engine.begin() as connection:
-        first = resolve_contact(connection, {"email": "Ada@example.com", "first_name": "Ada",
-                                             "external_ids": {"stripe_customer": "cus_1"}})  # fmt: skip
-        again = resolve_contact(connection, {"email": "ada+course@example.com", "last_name": "Lovelace",
-                                             "external_ids": {"paypal_payer": "PAYER1"}})  # fmt: skip
+        first = resolve_contact(
+            connection,
+            {
+                "email": "Ada@example.com",
+                "first_name": "Ada",
+                "external_ids": {"stripe_customer": "cus_1"},
+            },
+        )
+        again = resolve_contact(
+            connection,
+            {
+                "email": "ada+course@example.com",
+                "last_name": "Lovelace",
+                "external_ids": {"paypal_payer": "PAYER1"},
+            },
+        )
         missing = resolve_contact(connection, {"email": None})
     assert first == again and missing is None
     contact = rows(engine, "SELECT email, first_name, last_name FROM contacts")

@@ -19,13 +19,25 @@ DOCUMENT = {"type": "purchase.completed", "key": "stripe:cs_1", "source": "strip
 
 def stored_event(connection: object, number: int) -> StoredEvent:
     event_id = connection.execute(  # type: ignore[attr-defined]
-        text("INSERT INTO events (source, provider, external_id, provider_type, lane, body, headers,"
-             " body_sha256) VALUES ('stripe', 'stripe', :x, 't', 'payments', '\\x00', '{}', '\\x00') "
-             "RETURNING id"),
+        text(
+            "INSERT INTO events (source, provider, external_id, provider_type, lane, body, headers,"
+            " body_sha256) VALUES ('stripe', 'stripe', :x, 't', 'payments', '\\x00', '{}', '\\x00') "
+            "RETURNING id"
+        ),
         {"x": f"evt_{number}"},
-    ).scalar_one()  # fmt: skip
-    return StoredEvent(event_id, "stripe", "stripe", f"evt_{number}", "t", "payments", b"", {},
-                       datetime.now(UTC), "received")  # fmt: skip
+    ).scalar_one()
+    return StoredEvent(
+        event_id,
+        "stripe",
+        "stripe",
+        f"evt_{number}",
+        "t",
+        "payments",
+        b"",
+        {},
+        datetime.now(UTC),
+        "received",
+    )
 
 
 def test_a_second_event_about_the_same_purchase_plans_nothing_and_says_so(

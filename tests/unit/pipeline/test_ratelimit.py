@@ -13,9 +13,17 @@ from pipeline.config import DestinationConfig
 from pipeline.ratelimit import pause, take
 
 DESTINATION = DestinationConfig(
-    name="courses", provider="thinkific", api_base=None, rate_limit=10.0, burst=2, lane=None,
-    timeout_seconds=1, circuit_threshold=5, circuit_cooldown=1, options={},
-)  # fmt: skip
+    name="courses",
+    provider="thinkific",
+    api_base=None,
+    rate_limit=10.0,
+    burst=2,
+    lane=None,
+    timeout_seconds=1,
+    circuit_threshold=5,
+    circuit_cooldown=1,
+    options={},
+)
 
 
 @pytest.fixture

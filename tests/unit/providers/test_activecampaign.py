@@ -36,20 +36,33 @@ def raw(name: str) -> bytes:
 
 def ctx(zone: str = "UTC") -> SourceContext:
     config = SourceConfig(
-        name="activecampaign", provider="activecampaign", signing_secrets=("k",), api_base=None,
-        tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=10_000, enabled=True,
+        name="activecampaign",
+        provider="activecampaign",
+        signing_secrets=("k",),
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=10_000,
+        enabled=True,
         options={"date_time_timezone": zone},
-    )  # fmt: skip
+    )
     return SourceContext(source=config, http=build_session(), redis=None, now=time.time())  # type: ignore[arg-type]
 
 
 def stored(body: bytes) -> StoredEvent:
     identified = SOURCE.identify(SOURCE.parse(body), body, {})
     return StoredEvent(
-        id=1, source="activecampaign", provider="activecampaign",
-        external_id=identified.external_id, provider_type=identified.provider_type,
-        lane="enrollments", body=body, headers={}, received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="activecampaign",
+        provider="activecampaign",
+        external_id=identified.external_id,
+        provider_type=identified.provider_type,
+        lane="enrollments",
+        body=body,
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
 
 
 def mapped(body: bytes, zone: str = "UTC") -> Any:
@@ -63,8 +76,9 @@ def mapped(body: bytes, zone: str = "UTC") -> Any:
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 
@@ -124,8 +138,10 @@ def test_unsubscribe_and_tag_added_map_to_their_canonical_events() -> None:
     tagged = mapped(raw("contact_tag_added"))
     validate_canonical(tagged)
     assert (tagged["type"], tagged["subscriber"]["tags"], tagged["subscriber"]["list_id"]) == (
-        "subscriber.tagged", ["vip"], None,
-    )  # fmt: skip
+        "subscriber.tagged",
+        ["vip"],
+        None,
+    )
 
 
 def test_list_status_changes_are_versioned_per_list_and_contact() -> None:
@@ -158,13 +174,22 @@ def ac(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: None
     def perform(
         verb: str, email: str = "jane@example.com", tags: tuple[str, ...] = ("vip",)
     ) -> dict[str, Any]:
-        context = DestinationContext(destination=config.destinations["activecampaign"], config=config,
-                                     http=build_session(), redis=client, now=time.time())  # fmt: skip
+        context = DestinationContext(
+            destination=config.destinations["activecampaign"],
+            config=config,
+            http=build_session(),
+            redis=client,
+            now=time.time(),
+        )
         event = canonical.event(
-            "subscriber.added", key="t:1", source="mailchimp_audience", provider="mailchimp",
-            occurred_at=time.time(), contact=canonical.contact(email, first_name="Jane", last_name="Doe"),
+            "subscriber.added",
+            key="t:1",
+            source="mailchimp_audience",
+            provider="mailchimp",
+            occurred_at=time.time(),
+            contact=canonical.contact(email, first_name="Jane", last_name="Doe"),
             subscriber={"id": "x", "tags": list(tags)},
-        )  # fmt: skip
+        )
         return DESTINATION.perform(
             context, DeliveryRef(1, f"activecampaign.{verb}", verb, "k", 1), event
         )
@@ -197,10 +222,14 @@ def test_a_replayed_subscribe_attaches_no_tag_twice(ac: Any) -> None:
     again = ac("subscribe")
     assert again["created"] is False
     assert ac.state.summary()["providers"]["activecampaign"] == {
-        "effects": {"contact.created": 1, "contact_list.subscribed": 1, "tag.created": 2,
-                    "contact_tag.created": 2},
+        "effects": {
+            "contact.created": 1,
+            "contact_list.subscribed": 1,
+            "tag.created": 2,
+            "contact_tag.created": 2,
+        },
         "duplicates": {},
-    }  # fmt: skip
+    }
     assert calls(ac.state, "GET", "/tags") == 2  # then from the cache
 
 

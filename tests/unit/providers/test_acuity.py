@@ -41,10 +41,16 @@ def appointment(**changes: Any) -> dict[str, Any]:
 
 def source(api_base: str = "https://acuityscheduling.com/api/v1", key: str = "k") -> SourceConfig:
     return SourceConfig(
-        name="acuity", provider="acuity", signing_secrets=(key,), api_base=api_base,
-        tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=262144, enabled=True,
+        name="acuity",
+        provider="acuity",
+        signing_secrets=(key,),
+        api_base=api_base,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=262144,
+        enabled=True,
         options={"user_id": "21110176", "api_key": key},
-    )  # fmt: skip
+    )
 
 
 def ctx(**kwargs: Any) -> SourceContext:
@@ -55,10 +61,17 @@ def stored(body: bytes) -> tuple[StoredEvent, dict[str, Any]]:
     payload = SOURCE.parse(body)
     found = SOURCE.identify(payload, body, {})
     event = StoredEvent(
-        id=1, source="acuity", provider="acuity", external_id=found.external_id,
-        provider_type=found.provider_type, lane="enrollments", body=body, headers={},
-        received_at=RECEIVED, status="verified",
-    )  # fmt: skip
+        id=1,
+        source="acuity",
+        provider="acuity",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="enrollments",
+        body=body,
+        headers={},
+        received_at=RECEIVED,
+        status="verified",
+    )
     return event, payload
 
 
@@ -147,38 +160,69 @@ def test_the_documented_appointment_becomes_a_booking_in_utc_and_the_client_zone
     assert (event["type"], event["key"]) == ("booking.created", "acuity:54321")
     assert event["occurred_at"] == "2026-03-01T12:00:00.250000Z"
     assert event["booking"] == {
-        "id": "54321", "starts_at": "2013-07-02T17:15:00Z", "ends_at": "2013-07-02T18:15:00Z",
-        "timezone": "America/New_York", "local_start": "2013-07-02T13:15:00-04:00",
-        "event_name": "Regular Visit", "status": "scheduled",
-    }  # fmt: skip
+        "id": "54321",
+        "starts_at": "2013-07-02T17:15:00Z",
+        "ends_at": "2013-07-02T18:15:00Z",
+        "timezone": "America/New_York",
+        "local_start": "2013-07-02T13:15:00-04:00",
+        "event_name": "Regular Visit",
+        "status": "scheduled",
+    }
     assert event["contact"] == {
-        "email": "bob.mctest@example.com", "first_name": "Bob", "last_name": "McTest",
-        "external_ids": {"acuity_appointment": "54321"}, "client_id": None,
-    }  # fmt: skip
+        "email": "bob.mctest@example.com",
+        "first_name": "Bob",
+        "last_name": "McTest",
+        "external_ids": {"acuity_appointment": "54321"},
+        "client_id": None,
+    }
 
 
 @pytest.mark.parametrize(
     ("when", "zone", "starts_at", "local_start"),
     [
         # New York leaves summer time on 2026-11-01 at 02:00 EDT
-        ("2026-10-31T09:00:00-0400", "America/New_York", "2026-10-31T13:00:00Z",
-         "2026-10-31T09:00:00-04:00"),
-        ("2026-11-01T09:00:00-0500", "America/New_York", "2026-11-01T14:00:00Z",
-         "2026-11-01T09:00:00-05:00"),
+        (
+            "2026-10-31T09:00:00-0400",
+            "America/New_York",
+            "2026-10-31T13:00:00Z",
+            "2026-10-31T09:00:00-04:00",
+        ),
+        (
+            "2026-11-01T09:00:00-0500",
+            "America/New_York",
+            "2026-11-01T14:00:00Z",
+            "2026-11-01T09:00:00-05:00",
+        ),
         # 01:30 happens twice that night: the offset Acuity sends decides which one
-        ("2026-11-01T01:30:00-0400", "America/New_York", "2026-11-01T05:30:00Z",
-         "2026-11-01T01:30:00-04:00"),
-        ("2026-11-01T01:30:00-0500", "America/New_York", "2026-11-01T06:30:00Z",
-         "2026-11-01T01:30:00-05:00"),
+        (
+            "2026-11-01T01:30:00-0400",
+            "America/New_York",
+            "2026-11-01T05:30:00Z",
+            "2026-11-01T01:30:00-04:00",
+        ),
+        (
+            "2026-11-01T01:30:00-0500",
+            "America/New_York",
+            "2026-11-01T06:30:00Z",
+            "2026-11-01T01:30:00-05:00",
+        ),
         # Paris enters summer time on 2026-03-29; the datetime is rendered in the calendar's
         # zone (New York, already on EDT), the attendee is in Paris: same New York wall clock,
         # a different Paris one on each side of the change
-        ("2026-03-28T04:30:00-0400", "Europe/Paris", "2026-03-28T08:30:00Z",
-         "2026-03-28T09:30:00+01:00"),
-        ("2026-03-29T04:30:00-0400", "Europe/Paris", "2026-03-29T08:30:00Z",
-         "2026-03-29T10:30:00+02:00"),
+        (
+            "2026-03-28T04:30:00-0400",
+            "Europe/Paris",
+            "2026-03-28T08:30:00Z",
+            "2026-03-28T09:30:00+01:00",
+        ),
+        (
+            "2026-03-29T04:30:00-0400",
+            "Europe/Paris",
+            "2026-03-29T08:30:00Z",
+            "2026-03-29T10:30:00+02:00",
+        ),
     ],
-)  # fmt: skip
+)
 def test_times_are_right_on_both_sides_of_a_dst_change(
     when: str, zone: str, starts_at: str, local_start: str
 ) -> None:
@@ -186,8 +230,10 @@ def test_times_are_right_on_both_sides_of_a_dst_change(
     assert isinstance(event, dict)
     booking = event["booking"]
     assert (booking["starts_at"], booking["timezone"], booking["local_start"]) == (
-        starts_at, zone, local_start,
-    )  # fmt: skip
+        starts_at,
+        zone,
+        local_start,
+    )
     # 90 minutes of elapsed time, even when the wall clock jumps inside them
     ends = datetime.fromisoformat(booking["ends_at"]) - datetime.fromisoformat(starts_at)
     assert ends == timedelta(minutes=90)
@@ -215,11 +261,13 @@ def test_a_cancel_the_appointment_contradicts_is_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
-    [({"datetime": "2013-07-02T10:15:00"}, "naive_datetime"),
-     ({"datetime": None}, "no_datetime"),
-     ({"timezone": ""}, "no_timezone"),
-     ({"timezone": "Atlantis/Central"}, "unknown_timezone")],
-)  # fmt: skip
+    [
+        ({"datetime": "2013-07-02T10:15:00"}, "naive_datetime"),
+        ({"datetime": None}, "no_datetime"),
+        ({"timezone": ""}, "no_timezone"),
+        ({"timezone": "Atlantis/Central"}, "unknown_timezone"),
+    ],
+)
 def test_an_appointment_without_a_usable_time_is_a_contract_error(
     changes: dict[str, Any], reason: str
 ) -> None:
@@ -238,11 +286,20 @@ def sandbox() -> Iterator[str]:
 
 
 def schedule(sandbox: str) -> bytes:
-    answer = requests.post(f"{sandbox}/_sandbox/acuity/appointments", timeout=5, json={
-        "user_id": "21110176", "api_key": "k", "email": "li@example.com", "firstName": "Li",
-        "lastName": "Wei", "timezone": "Asia/Shanghai", "start": "2026-06-01T02:00:00Z",
-        "calendarTimezone": "America/Los_Angeles",
-    })  # fmt: skip
+    answer = requests.post(
+        f"{sandbox}/_sandbox/acuity/appointments",
+        timeout=5,
+        json={
+            "user_id": "21110176",
+            "api_key": "k",
+            "email": "li@example.com",
+            "firstName": "Li",
+            "lastName": "Wei",
+            "timezone": "Asia/Shanghai",
+            "start": "2026-06-01T02:00:00Z",
+            "calendarTimezone": "America/Los_Angeles",
+        },
+    )
     answer.raise_for_status()
     return str(answer.json()["webhooks"][0]["body"]).encode()
 

@@ -38,10 +38,16 @@ def fixture(name: str) -> dict[str, Any]:
 
 def source(api_base: str = API, token: str = TOKEN) -> SourceConfig:
     return SourceConfig(
-        name="calendly", provider="calendly", signing_secrets=("k",), api_base=api_base,
-        tolerance_seconds=180, on_unknown_fields="warn", max_body_bytes=262144, enabled=True,
+        name="calendly",
+        provider="calendly",
+        signing_secrets=("k",),
+        api_base=api_base,
+        tolerance_seconds=180,
+        on_unknown_fields="warn",
+        max_body_bytes=262144,
+        enabled=True,
         options={"api_token": token},
-    )  # fmt: skip
+    )
 
 
 class NoNetwork(requests.Session):
@@ -59,18 +65,28 @@ def stored(webhook: dict[str, Any]) -> StoredEvent:
     body = json.dumps(webhook).encode()
     found = SOURCE.identify(webhook, body, {})
     return StoredEvent(
-        id=1, source="calendly", provider="calendly", external_id=found.external_id,
-        provider_type=found.provider_type, lane="enrollments", body=body, headers={},
-        received_at=datetime(2026, 3, 20, 9, 15, 3, tzinfo=UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="calendly",
+        provider="calendly",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="enrollments",
+        body=body,
+        headers={},
+        received_at=datetime(2026, 3, 20, 9, 15, 3, tzinfo=UTC),
+        status="verified",
+    )
 
 
 def fetched_from(webhook: dict[str, Any]) -> Fetched:
     """What the API answers for the webhook's invitee: the invitee, and its scheduled event."""
     invitee = {k: v for k, v in webhook["payload"].items() if k != "scheduled_event"}
     uuid = invitee["uri"].rsplit("/", 1)[-1]
-    return Fetched({"invitee": invitee, "event": webhook["payload"]["scheduled_event"]},
-                   f"calendly:invitee:{uuid}", 0)  # fmt: skip
+    return Fetched(
+        {"invitee": invitee, "event": webhook["payload"]["scheduled_event"]},
+        f"calendly:invitee:{uuid}",
+        0,
+    )
 
 
 def canonical(webhook: dict[str, Any]) -> dict[str, Any] | Verdict:
@@ -105,9 +121,13 @@ def test_the_two_halves_of_a_reschedule_are_two_events() -> None:
 
 @pytest.mark.parametrize(
     "broken",
-    [[], {"event": 1}, {"event": "invitee.created", "created_at": "x"},
-     {"event": "invitee.created", "payload": {"uri": "u"}}],
-)  # fmt: skip
+    [
+        [],
+        {"event": 1},
+        {"event": "invitee.created", "created_at": "x"},
+        {"event": "invitee.created", "payload": {"uri": "u"}},
+    ],
+)
 def test_a_webhook_without_event_uri_or_created_at_is_refused(broken: Any) -> None:
     with pytest.raises(BadPayload):
         SOURCE.identify(broken, b"", {})
@@ -133,9 +153,15 @@ def test_the_test_fragment_configures_three_minutes_and_the_sandbox() -> None:
 # -- contracts --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["invitee.created.json", "invitee.canceled.json",
-                                  "reschedule.invitee.canceled.json",
-                                  "reschedule.invitee.created.json"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "invitee.created.json",
+        "invitee.canceled.json",
+        "reschedule.invitee.canceled.json",
+        "reschedule.invitee.created.json",
+    ],
+)
 def test_every_fixture_meets_its_contract_exactly(name: str) -> None:
     webhook = fixture(name)
     report = check(SOURCE.contract_for(webhook["event"], webhook), webhook)  # type: ignore[arg-type]
@@ -164,15 +190,21 @@ def test_a_booking_right_after_paris_moves_to_summer_time() -> None:
     assert event["occurred_at"] == "2026-03-20T09:15:02Z"
     assert event["booking"] == {
         "id": "c41e7a92-0b6d-4f1a-8e3c-5d7f9a1b3c01",
-        "starts_at": "2026-03-29T08:00:00Z", "ends_at": "2026-03-29T08:30:00Z",
-        "timezone": "Europe/Paris", "local_start": "2026-03-29T10:00:00+02:00",
-        "event_name": "30 Minute Discovery Call", "status": "active", "rescheduled_from": None,
-    }  # fmt: skip
+        "starts_at": "2026-03-29T08:00:00Z",
+        "ends_at": "2026-03-29T08:30:00Z",
+        "timezone": "Europe/Paris",
+        "local_start": "2026-03-29T10:00:00+02:00",
+        "event_name": "30 Minute Discovery Call",
+        "status": "active",
+        "rescheduled_from": None,
+    }
     assert event["contact"] == {
-        "email": "Camille.Durand@example.com", "first_name": "Camille", "last_name": "Durand",
+        "email": "Camille.Durand@example.com",
+        "first_name": "Camille",
+        "last_name": "Durand",
         "external_ids": {"calendly_invitee": "c41e7a92-0b6d-4f1a-8e3c-5d7f9a1b3c01"},
         "client_id": None,
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
@@ -274,10 +306,17 @@ def sandbox() -> Iterator[str]:
 
 
 def book(sandbox: str) -> dict[str, Any]:
-    answer = requests.post(f"{sandbox}/_sandbox/calendly/bookings", timeout=5, json={
-        "email": "ana@example.com", "name": "Ana Lima", "timezone": "America/Sao_Paulo",
-        "start_time": "2026-05-04T13:00:00Z", "signing_key": "k",
-    })  # fmt: skip
+    answer = requests.post(
+        f"{sandbox}/_sandbox/calendly/bookings",
+        timeout=5,
+        json={
+            "email": "ana@example.com",
+            "name": "Ana Lima",
+            "timezone": "America/Sao_Paulo",
+            "start_time": "2026-05-04T13:00:00Z",
+            "signing_key": "k",
+        },
+    )
     answer.raise_for_status()
     webhook: dict[str, Any] = json.loads(answer.json()["webhook"]["body"])
     return webhook
@@ -285,8 +324,9 @@ def book(sandbox: str) -> dict[str, Any]:
 
 def test_fetch_reads_the_invitee_and_its_event_from_the_configured_api(sandbox: str) -> None:
     webhook = book(sandbox)
-    context = SourceContext(source=source(f"{sandbox}/calendly"), http=build_session(),
-                            redis=None, now=0.0)  # type: ignore[arg-type]  # fmt: skip
+    context = SourceContext(
+        source=source(f"{sandbox}/calendly"), http=build_session(), redis=None, now=0.0
+    )  # type: ignore[arg-type]
     found = SOURCE.fetch(context, stored(webhook), webhook)
     invitee = webhook["payload"]["uri"].rsplit("/", 1)[-1]
     assert found.object_key == f"calendly:invitee:{invitee}"
@@ -301,8 +341,12 @@ def test_fetch_reads_the_invitee_and_its_event_from_the_configured_api(sandbox: 
 
 def test_a_refused_token_is_a_configuration_error(sandbox: str) -> None:
     webhook = book(sandbox)
-    context = SourceContext(source=source(f"{sandbox}/calendly", token="not-a-jwt"),
-                            http=build_session(), redis=None, now=0.0)  # type: ignore[arg-type]  # fmt: skip
+    context = SourceContext(
+        source=source(f"{sandbox}/calendly", token="not-a-jwt"),
+        http=build_session(),
+        redis=None,
+        now=0.0,
+    )  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError) as raised:
         SOURCE.fetch(context, stored(webhook), webhook)
     assert raised.value.http_status == 401

@@ -41,61 +41,120 @@ def send(
         {"measurement_id": "G-STACKWIRE1", "api_secret": "s3cr3t", **options}
     )
     destination = DestinationConfig(
-        name="ga4", provider="ga4", api_base="https://www.google-analytics.com", rate_limit=None,
-        burst=None, lane=None, timeout_seconds=2.0, circuit_threshold=5, circuit_cooldown=30.0,
+        name="ga4",
+        provider="ga4",
+        api_base="https://www.google-analytics.com",
+        rate_limit=None,
+        burst=None,
+        lane=None,
+        timeout_seconds=2.0,
+        circuit_threshold=5,
+        circuit_cooldown=30.0,
         options=loaded,
-    )  # fmt: skip
+    )
     wire, session = Canned(*answers, default=NO_CONTENT), requests.Session()
     session.mount("https://", wire)
-    ctx = DestinationContext(destination=destination, config=None, http=session,  # type: ignore[arg-type]
-                             redis=None, now=NOW)  # type: ignore[arg-type]  # fmt: skip
+    ctx = DestinationContext(
+        destination=destination,
+        config=None,
+        http=session,  # type: ignore[arg-type]
+        redis=None,
+        now=NOW,
+    )  # type: ignore[arg-type]
     return DESTINATION.perform_batch(ctx, items), wire
 
 
-def purchase(number: int, email: str = "ada@example.com", *, kind: str = "purchase.completed",
-             amount: int = 4900, currency: str = "usd", ago: float = 3600,
-             **contact: Any) -> dict[str, Any]:  # fmt: skip
+def purchase(
+    number: int,
+    email: str = "ada@example.com",
+    *,
+    kind: str = "purchase.completed",
+    amount: int = 4900,
+    currency: str = "usd",
+    ago: float = 3600,
+    **contact: Any,
+) -> dict[str, Any]:
     key = f"stripe:cs_{number}" if kind == "purchase.completed" else f"stripe:ch_{number}:refunded"
     return canonical.event(
-        kind, key=key, source="stripe_crm", provider="stripe", occurred_at=NOW - ago,
+        kind,
+        key=key,
+        source="stripe_crm",
+        provider="stripe",
+        occurred_at=NOW - ago,
         contact=canonical.contact(email, name="Ada Lovelace", **contact),
-        purchase={"id": f"cs_{number}", "amount": amount, "currency": currency,
-                  "items": [{"product": "price_course", "name": "Creator Course", "quantity": 2,
-                             "amount": amount}]},
-    )  # fmt: skip
+        purchase={
+            "id": f"cs_{number}",
+            "amount": amount,
+            "currency": currency,
+            "items": [
+                {
+                    "product": "price_course",
+                    "name": "Creator Course",
+                    "quantity": 2,
+                    "amount": amount,
+                }
+            ],
+        },
+    )
 
 
 def analytics(name: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
     return canonical.event(
-        "analytics.event", key=f"hook:{name}", source="hmac-github", provider="generic",
+        "analytics.event",
+        key=f"hook:{name}",
+        source="hmac-github",
+        provider="generic",
         occurred_at=NOW - 60,
         analytics={"name": name, "distinct_id": "user-7", "properties": properties or {}},
-    )  # fmt: skip
+    )
 
 
 def ref(number: int) -> DeliveryRef:
-    return DeliveryRef(id=number, action="ga4.track", verb="track",
-                       idempotency_key=f"sw_{number:040d}", attempt=1)  # fmt: skip
+    return DeliveryRef(
+        id=number, action="ga4.track", verb="track", idempotency_key=f"sw_{number:040d}", attempt=1
+    )
 
 
 # --- names and params ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event", "name"), [
-    (purchase(1), "purchase"),
-    (purchase(1, kind="purchase.refunded"), "refund"),
-    (canonical.event("subscription.payment_failed", key="stripe:sub_1:x", source="s", provider="stripe",
-                     occurred_at=NOW, subscription={"id": "sub_1", "status": "past_due"}),
-     "subscription_payment_failed"),
-    (analytics("Lesson Watched / 3-min"), "Lesson_Watched___3_min"),
-    (analytics("x" * 60), "x" * 40),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("event", "name"),
+    [
+        (purchase(1), "purchase"),
+        (purchase(1, kind="purchase.refunded"), "refund"),
+        (
+            canonical.event(
+                "subscription.payment_failed",
+                key="stripe:sub_1:x",
+                source="s",
+                provider="stripe",
+                occurred_at=NOW,
+                subscription={"id": "sub_1", "status": "past_due"},
+            ),
+            "subscription_payment_failed",
+        ),
+        (analytics("Lesson Watched / 3-min"), "Lesson_Watched___3_min"),
+        (analytics("x" * 60), "x" * 40),
+    ],
+)
 def test_each_canonical_type_has_a_ga4_name(event: dict[str, Any], name: str) -> None:
     assert event_name(event) == name
 
 
-@pytest.mark.parametrize("refused", ["_internal", "firebase_open", "ga_thing", "Google_x",
-                                     "3d_view", "page_view", "session_start", "é_accent"])  # fmt: skip
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "_internal",
+        "firebase_open",
+        "ga_thing",
+        "Google_x",
+        "3d_view",
+        "page_view",
+        "session_start",
+        "é_accent",
+    ],
+)
 def test_analytics_names_ga4_refuses_are_failed_not_sent(refused: str) -> None:
     with pytest.raises(ContractError):
         event_name(analytics(refused))
@@ -103,10 +162,18 @@ def test_analytics_names_ga4_refuses_are_failed_not_sent(refused: str) -> None:
 
 def test_a_purchase_carries_transaction_value_currency_and_items() -> None:
     assert event_params(purchase(1, amount=1500, currency="jpy")) == {
-        "transaction_id": "stripe:cs_1", "value": 1500.0, "currency": "JPY",
-        "items": [{"item_id": "price_course", "quantity": 2, "item_name": "Creator Course",
-                   "price": 750.0}],
-    }  # fmt: skip
+        "transaction_id": "stripe:cs_1",
+        "value": 1500.0,
+        "currency": "JPY",
+        "items": [
+            {
+                "item_id": "price_course",
+                "quantity": 2,
+                "item_name": "Creator Course",
+                "price": 750.0,
+            }
+        ],
+    }
 
 
 def test_a_refund_names_the_purchase_it_undoes() -> None:
@@ -116,8 +183,19 @@ def test_a_refund_names_the_purchase_it_undoes() -> None:
 
 
 def test_analytics_properties_become_safe_scalar_params() -> None:
-    params = event_params(analytics("watched", {"lesson id": "L1", "seconds": 185, "done": True,
-                                                "_hidden": "x", "tags": ["a"], "long": "y" * 300}))  # fmt: skip
+    params = event_params(
+        analytics(
+            "watched",
+            {
+                "lesson id": "L1",
+                "seconds": 185,
+                "done": True,
+                "_hidden": "x",
+                "tags": ["a"],
+                "long": "y" * 300,
+            },
+        )
+    )
     assert params == {"lesson_id": "L1", "seconds": 185, "done": 1, "long": "y" * 100}
 
 
@@ -179,8 +257,11 @@ def test_requests_stay_under_130_kb() -> None:
 
 
 def test_timestamps_come_from_occurred_at_within_the_72_hours_ga4_accepts() -> None:
-    items = [(ref(1), purchase(1, ago=3600)), (ref(2), purchase(2, ago=4 * 86400)),
-             (ref(3), purchase(3, ago=-120))]  # fmt: skip
+    items = [
+        (ref(1), purchase(1, ago=3600)),
+        (ref(2), purchase(2, ago=4 * 86400)),
+        (ref(3), purchase(3, ago=-120)),
+    ]
 
     _, wire = send(items)
 

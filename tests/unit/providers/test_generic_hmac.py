@@ -42,32 +42,49 @@ def load(**options: Any) -> Any:
 
 def test_defaults_are_githubs_shape_without_the_prefix() -> None:
     assert dict(load(signature_header="X-Signature").options) == {
-        "signature_header": "X-Signature", "algorithm": "sha256", "encoding": "hex",
-        "prefix": "", "signed": "body", "timestamp_header": None, "id_field": "id",
+        "signature_header": "X-Signature",
+        "algorithm": "sha256",
+        "encoding": "hex",
+        "prefix": "",
+        "signed": "body",
+        "timestamp_header": None,
+        "id_field": "id",
         "type_field": "type",
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({}, "sources.app.signature_header: Missing data for required field."),
-        ({"signature_header": "X-Sig", "algorithm": "md5"},
-         "sources.app.algorithm: Must be one of: sha1, sha256, sha512."),
-        ({"signature_header": "X-Sig", "encoding": "base32"},
-         "sources.app.encoding: Must be one of: hex, base64."),
-        ({"signature_header": "X-Sig", "signed": "timestamp.body"},
-         "sources.app.timestamp_header: signed = 'timestamp.body' needs the header that carries"
-         " the timestamp."),
-        ({"signature_header": "X-Sig", "timestamp_header": "X-Time"},
-         "sources.app.timestamp_header: timestamp_header is read only when signed = 'timestamp.body'."),
-        ({"signature_header": "X-Sig", "id_field": "meta..id"},
-         "sources.app.id_field: A field path is dotted names, like 'id' or 'meta.event_id'."),
-        ({"signature_header": "X Sig"},
-         "sources.app.signature_header: A header name is letters, digits and '-'."),
+        (
+            {"signature_header": "X-Sig", "algorithm": "md5"},
+            "sources.app.algorithm: Must be one of: sha1, sha256, sha512.",
+        ),
+        (
+            {"signature_header": "X-Sig", "encoding": "base32"},
+            "sources.app.encoding: Must be one of: hex, base64.",
+        ),
+        (
+            {"signature_header": "X-Sig", "signed": "timestamp.body"},
+            "sources.app.timestamp_header: signed = 'timestamp.body' needs the header that carries"
+            " the timestamp.",
+        ),
+        (
+            {"signature_header": "X-Sig", "timestamp_header": "X-Time"},
+            "sources.app.timestamp_header: timestamp_header is read only when signed = 'timestamp.body'.",
+        ),
+        (
+            {"signature_header": "X-Sig", "id_field": "meta..id"},
+            "sources.app.id_field: A field path is dotted names, like 'id' or 'meta.event_id'.",
+        ),
+        (
+            {"signature_header": "X Sig"},
+            "sources.app.signature_header: A header name is letters, digits and '-'.",
+        ),
         ({"signature_header": "X-Sig", "sigature": "typo"}, "sources.app.sigature: Unknown field."),
     ],
-)  # fmt: skip
+)
 def test_bad_options_stop_the_config_with_one_clear_sentence(
     options: dict[str, Any], message: str
 ) -> None:
@@ -118,24 +135,34 @@ def test_an_analytics_event_runs_on_the_analytics_lane() -> None:
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 
 
 def github_post(client: FlaskClient, body: bytes, secret: str = GITHUB_SECRET) -> Any:
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return client.post("/webhooks/hmac-github", data=body, headers={
-        "Content-Type": "application/json", "X-Hub-Signature-256": signature})  # fmt: skip
+    return client.post(
+        "/webhooks/hmac-github",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+    )
 
 
 def stamped_post(client: FlaskClient, body: bytes) -> Any:
     now = str(int(time.time()))
     digest = hmac.new(b"stamped-hmac-test-secret", f"{now}.".encode() + body, hashlib.sha512)
-    return client.post("/webhooks/hmac-stamped", data=body, headers={
-        "Content-Type": "application/json", "X-Signature-Timestamp": now,
-        "X-Signature": base64.b64encode(digest.digest()).decode()})  # fmt: skip
+    return client.post(
+        "/webhooks/hmac-stamped",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Signature-Timestamp": now,
+            "X-Signature": base64.b64encode(digest.digest()).decode(),
+        },
+    )
 
 
 def test_both_configured_variants_receive_onto_the_analytics_lane(
@@ -153,8 +180,16 @@ def test_both_configured_variants_receive_onto_the_analytics_lane(
     found = rows(engine, "SELECT source, external_id, provider_type, lane FROM events ORDER BY id")
     engine.dispose()
     assert found == [
-        {"source": "hmac-github", "external_id": "pv_01HQ7Z3K9D",
-         "provider_type": "analytics.page_view", "lane": "analytics"},
-        {"source": "hmac-stamped", "external_id": "evt-7c9e6679",
-         "provider_type": "analytics.link_click", "lane": "analytics"},
-    ]  # fmt: skip
+        {
+            "source": "hmac-github",
+            "external_id": "pv_01HQ7Z3K9D",
+            "provider_type": "analytics.page_view",
+            "lane": "analytics",
+        },
+        {
+            "source": "hmac-stamped",
+            "external_id": "evt-7c9e6679",
+            "provider_type": "analytics.link_click",
+            "lane": "analytics",
+        },
+    ]

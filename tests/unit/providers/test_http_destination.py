@@ -24,14 +24,26 @@ from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 SECRET = "whsec_c3RhY2t3aXJlLW91dGJvdW5kLWh0dHAtc2lnbmluZzE="  # the orders-hook's, 60-generic.toml
 EVENT = canonical.event(
-    "purchase.completed", key="sw-orders:ord_1", source="sw-orders",
-    provider="standard_webhooks", occurred_at=1_772_366_400,
+    "purchase.completed",
+    key="sw-orders:ord_1",
+    source="sw-orders",
+    provider="standard_webhooks",
+    occurred_at=1_772_366_400,
     contact=canonical.contact("ada@example.com", first_name="Ada", last_name="Lovelace"),
-    purchase={"id": "ord_1", "amount": 4900, "currency": "eur",
-              "items": [{"product": "generic-course-pro", "quantity": 1}]},
-)  # fmt: skip
-DELIVERY = DeliveryRef(id=7, action="orders-hook.send", verb="send",
-                       idempotency_key="sw_0123456789abcdef0123456789abcdef01234567", attempt=1)  # fmt: skip
+    purchase={
+        "id": "ord_1",
+        "amount": 4900,
+        "currency": "eur",
+        "items": [{"product": "generic-course-pro", "quantity": 1}],
+    },
+)
+DELIVERY = DeliveryRef(
+    id=7,
+    action="orders-hook.send",
+    verb="send",
+    idempotency_key="sw_0123456789abcdef0123456789abcdef01234567",
+    attempt=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +59,9 @@ def config(sandbox: tuple[ThreadedServer, SandboxState]) -> Config:
 
 
 def hook(server: ThreadedServer, name: str, secret: str | None) -> None:
-    answer = requests.put(f"{server.url}/_sandbox/webhook_sink/hooks/{name}",
-                          json={"secret": secret}, timeout=5)  # fmt: skip
+    answer = requests.put(
+        f"{server.url}/_sandbox/webhook_sink/hooks/{name}", json={"secret": secret}, timeout=5
+    )
     answer.raise_for_status()
 
 
@@ -60,18 +73,26 @@ def received(server: ThreadedServer, name: str) -> list[dict[str, Any]]:
 
 def send(config: Config, destination: DestinationConfig | str) -> dict[str, Any]:
     found = config.destinations[destination] if isinstance(destination, str) else destination
-    ctx = DestinationContext(destination=found, config=config, http=build_session(),
-                             redis=None, now=time.time())  # type: ignore[arg-type]  # fmt: skip
+    ctx = DestinationContext(
+        destination=found, config=config, http=build_session(), redis=None, now=time.time()
+    )  # type: ignore[arg-type]
     return DESTINATION.perform(ctx, DELIVERY, EVENT)
 
 
 def destination(server: ThreadedServer, **options: Any) -> DestinationConfig:
     options.setdefault("url", f"{server.url}/webhook_sink/hooks/custom")
     return DestinationConfig(
-        name="custom", provider="http", api_base=None, rate_limit=None, burst=None, lane=None,
-        timeout_seconds=2.0, circuit_threshold=5, circuit_cooldown=1.0,
+        name="custom",
+        provider="http",
+        api_base=None,
+        rate_limit=None,
+        burst=None,
+        lane=None,
+        timeout_seconds=2.0,
+        circuit_threshold=5,
+        circuit_cooldown=1.0,
         options=HttpOptions().load(options),
-    )  # fmt: skip
+    )
 
 
 # --- the template resolver ---------------------------------------------------------------------
@@ -80,13 +101,18 @@ def destination(server: ThreadedServer, **options: Any) -> DestinationConfig:
 def test_a_whole_reference_keeps_the_type_of_its_value() -> None:
     template = {"total": "{{ purchase.amount }}", "who": "{{contact}}", "none": "{{ booking.id }}"}
     assert render(template, EVENT) == {
-        "total": 4900, "who": EVENT["contact"], "none": None,
-    }  # fmt: skip
+        "total": 4900,
+        "who": EVENT["contact"],
+        "none": None,
+    }
 
 
 def test_references_inside_text_become_text() -> None:
-    template = ["Order {{ purchase.id }} by {{ contact.first_name }}: {{ purchase.amount }}",
-                "{{ purchase.items.0.product }}", "{{ purchase.items.5.product }}!"]  # fmt: skip
+    template = [
+        "Order {{ purchase.id }} by {{ contact.first_name }}: {{ purchase.amount }}",
+        "{{ purchase.items.0.product }}",
+        "{{ purchase.items.5.product }}!",
+    ]
     assert render(template, EVENT) == ["Order ord_1 by Ada: 4900", "generic-course-pro", "!"]
 
 
@@ -163,13 +189,21 @@ def test_a_template_body_is_rendered_and_put(
 ) -> None:
     server, _ = sandbox
     hook(server, "custom", None)
-    body = {"email": "{{ contact.email }}", "cents": "{{ purchase.amount }}",
-            "ref": "{{ delivery.idempotency_key }}", "fixed": [1, True, None]}  # fmt: skip
+    body = {
+        "email": "{{ contact.email }}",
+        "cents": "{{ purchase.amount }}",
+        "ref": "{{ delivery.idempotency_key }}",
+        "fixed": [1, True, None],
+    }
     send(config, destination(server, method="PUT", body=body))
     [delivery] = received(server, "custom")
     assert delivery["method"] == "PUT"
-    assert delivery["json"] == {"email": "ada@example.com", "cents": 4900,
-                                "ref": DELIVERY.idempotency_key, "fixed": [1, True, None]}  # fmt: skip
+    assert delivery["json"] == {
+        "email": "ada@example.com",
+        "cents": 4900,
+        "ref": DELIVERY.idempotency_key,
+        "fixed": [1, True, None],
+    }
     assert "webhook-signature" not in {h.lower() for h in delivery["headers"]}  # no secret
 
 

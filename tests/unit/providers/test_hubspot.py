@@ -31,34 +31,66 @@ def fixture(name: str) -> Any:
 def send(
     items: list[tuple[DeliveryRef, dict[str, Any]]], *answers: Answer, **options: Any
 ) -> tuple[dict[int, Any], Canned]:
-    loaded = HubSpotOptions().load({
-        "access_token": "pat-na1-11111111-2222-3333-4444-555555555555",
-        "properties": {"purchase.completed": {"lifecyclestage": "customer"}}, **options,
-    })  # fmt: skip
+    loaded = HubSpotOptions().load(
+        {
+            "access_token": "pat-na1-11111111-2222-3333-4444-555555555555",
+            "properties": {"purchase.completed": {"lifecyclestage": "customer"}},
+            **options,
+        }
+    )
     destination = DestinationConfig(
-        name="crm", provider="hubspot", api_base="https://api.hubapi.com", rate_limit=None,
-        burst=None, lane=None, timeout_seconds=2.0, circuit_threshold=5, circuit_cooldown=30.0,
+        name="crm",
+        provider="hubspot",
+        api_base="https://api.hubapi.com",
+        rate_limit=None,
+        burst=None,
+        lane=None,
+        timeout_seconds=2.0,
+        circuit_threshold=5,
+        circuit_cooldown=30.0,
         options=loaded,
-    )  # fmt: skip
+    )
     wire, session = Canned(*answers), requests.Session()
     session.mount("https://", wire)
-    ctx = DestinationContext(destination=destination, config=None, http=session,  # type: ignore[arg-type]
-                             redis=None, now=NOW)  # type: ignore[arg-type]  # fmt: skip
+    ctx = DestinationContext(
+        destination=destination,
+        config=None,
+        http=session,  # type: ignore[arg-type]
+        redis=None,
+        now=NOW,
+    )  # type: ignore[arg-type]
     return DESTINATION.perform_batch(ctx, items), wire
 
 
-def item(number: int, email: str | None, *, kind: str = "purchase.completed", at: int = 0,
-         first: str | None = None) -> tuple[DeliveryRef, dict[str, Any]]:  # fmt: skip
-    part = ({"purchase": {"id": f"cs_{number}", "amount": 4900, "currency": "usd", "items": []}}
-            if kind.startswith("purchase") else
-            {"subscription": {"id": f"sub_{number}", "status": "active", "items": []}})  # fmt: skip
+def item(
+    number: int,
+    email: str | None,
+    *,
+    kind: str = "purchase.completed",
+    at: int = 0,
+    first: str | None = None,
+) -> tuple[DeliveryRef, dict[str, Any]]:
+    part = (
+        {"purchase": {"id": f"cs_{number}", "amount": 4900, "currency": "usd", "items": []}}
+        if kind.startswith("purchase")
+        else {"subscription": {"id": f"sub_{number}", "status": "active", "items": []}}
+    )
     event = canonical.event(
-        kind, key=f"stripe:cs_{number}", source="stripe_crm", provider="stripe",
-        occurred_at=NOW - 3600 + at, contact=canonical.contact(email, first_name=first,
-                                                              last_name="Lovelace"), **part,
-    )  # fmt: skip
-    ref = DeliveryRef(id=number, action="crm.upsert", verb="upsert",
-                      idempotency_key=f"sw_{number:040d}", attempt=1)  # fmt: skip
+        kind,
+        key=f"stripe:cs_{number}",
+        source="stripe_crm",
+        provider="stripe",
+        occurred_at=NOW - 3600 + at,
+        contact=canonical.contact(email, first_name=first, last_name="Lovelace"),
+        **part,
+    )
+    ref = DeliveryRef(
+        id=number,
+        action="crm.upsert",
+        verb="upsert",
+        idempotency_key=f"sw_{number:040d}",
+        attempt=1,
+    )
     return ref, event
 
 
@@ -80,8 +112,12 @@ def test_deliveries_for_one_person_become_one_input_and_each_gets_the_contact() 
     assert [i["id"] for i in body["inputs"]] == ["ada@example.com", "grace@example.org"]
     ada = body["inputs"][0]
     assert ada["idProperty"] == "email"
-    assert ada["properties"] == {"email": "ada@example.com", "firstname": "Adeline",
-                                 "lastname": "Lovelace", "lifecyclestage": "customer"}  # fmt: skip
+    assert ada["properties"] == {
+        "email": "ada@example.com",
+        "firstname": "Adeline",
+        "lastname": "Lovelace",
+        "lifecyclestage": "customer",
+    }
     assert len({i["objectWriteTraceId"] for i in body["inputs"]}) == 2
     assert wire.sent[0].headers["Authorization"].startswith("Bearer pat-na1-")
     assert wire.sent[0].url == "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
@@ -181,11 +217,16 @@ def test_a_dated_api_version_uses_its_path() -> None:
     assert wire.sent[0].url == "https://api.hubapi.com/crm/objects/2026-03/contacts/batch/upsert"
 
 
-@pytest.mark.parametrize("options", [
-    {"inputs_per_request": 101}, {"properties": {"purchase.shipped": {"a": "b"}}},
-    {"properties": {"purchase.*": {"a": ["list"]}}}, {"account_timezone": "Mars/Olympus"},
-    {"api_version": "v4"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"inputs_per_request": 101},
+        {"properties": {"purchase.shipped": {"a": "b"}}},
+        {"properties": {"purchase.*": {"a": ["list"]}}},
+        {"account_timezone": "Mars/Olympus"},
+        {"api_version": "v4"},
+    ],
+)
 def test_options_outside_what_hubspot_takes_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         HubSpotOptions().load({"access_token": "pat-na1-x", **options})

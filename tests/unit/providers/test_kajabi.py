@@ -34,9 +34,12 @@ from schemas.contracts.base import check
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 HOOK = json.loads((Path(__file__).parents[2] / "fixtures" / "kajabi" / "purchase.json").read_text())
-GRANT = {"type": "purchase.completed", "key": "stripe:cs_9", "contact": {"email": "Ada@Example.com",
-         "first_name": "Ada", "last_name": "Lovelace"},
-         "purchase": {"items": [{"product": "price_course_bundle"}]}}  # fmt: skip
+GRANT = {
+    "type": "purchase.completed",
+    "key": "stripe:cs_9",
+    "contact": {"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"},
+    "purchase": {"items": [{"product": "price_course_bundle"}]},
+}
 
 
 class Cache(dict[str, Any]):
@@ -68,10 +71,17 @@ def stored(hook: dict[str, Any]) -> StoredEvent:
     raw = json.dumps(hook).encode()
     found = SOURCE.identify(hook, raw, {})
     return StoredEvent(
-        id=1, source="kajabi", provider="kajabi", external_id=found.external_id,
-        provider_type=found.provider_type, lane="payments", body=raw, headers={},
-        received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="kajabi",
+        provider="kajabi",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="payments",
+        body=raw,
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
 
 
 def canonical(
@@ -131,8 +141,11 @@ def test_with_credentials_the_purchase_is_reread_and_a_deactivated_one_ignored(
     live: tuple[str, Config, SandboxState],
 ) -> None:
     base, config, _ = live
-    made = requests.post(f"{base}/_sandbox/kajabi/purchases", timeout=5,
-                         json={"email": "b@example.com", "offer_id": "9002"}).json()  # fmt: skip
+    made = requests.post(
+        f"{base}/_sandbox/kajabi/purchases",
+        timeout=5,
+        json={"email": "b@example.com", "offer_id": "9002"},
+    ).json()
     hook = json.loads(made["body"])
     assert isinstance(canonical(hook, config), dict)
     requests.post(f"{base}/_sandbox/kajabi/purchases/{made['purchase']}/deactivate", timeout=5)

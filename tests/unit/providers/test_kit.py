@@ -46,19 +46,32 @@ def raw(name: str) -> bytes:
 
 def source_config(name: str, provider: str, **options: Any) -> SourceConfig:
     return SourceConfig(
-        name=name, provider=provider, signing_secrets=("kit_whsec_current", "kit_whsec_previous"),
-        api_base=None, tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=100_000,
-        enabled=True, options=options,
-    )  # fmt: skip
+        name=name,
+        provider=provider,
+        signing_secrets=("kit_whsec_current", "kit_whsec_previous"),
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=100_000,
+        enabled=True,
+        options=options,
+    )
 
 
 def stored(provider: KitSource | KitLegacySource, body: bytes) -> StoredEvent:
     identified = provider.identify(provider.parse(body), body, {})
     return StoredEvent(
-        id=1, source="s", provider=provider.name, external_id=identified.external_id,
-        provider_type=identified.provider_type, lane="enrollments", body=body, headers={},
-        received_at=datetime(2026, 8, 1, 12, 0, tzinfo=UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="s",
+        provider=provider.name,
+        external_id=identified.external_id,
+        provider_type=identified.provider_type,
+        lane="enrollments",
+        body=body,
+        headers={},
+        received_at=datetime(2026, 8, 1, 12, 0, tzinfo=UTC),
+        status="verified",
+    )
 
 
 def source_ctx(config: SourceConfig) -> SourceContext:
@@ -93,17 +106,23 @@ def test_a_kit_signature_verifies_with_any_configured_secret() -> None:
 
 def test_during_a_rotation_one_v1_per_secret_is_accepted() -> None:
     body, now = raw("subscriber.activated"), int(time.time())
-    header = (f"t={now},v1={timestamped_hmac_hex('kit_whsec_rolled', now, body)},"
-              f"v1={timestamped_hmac_hex('kit_whsec_previous', now, body)}")  # fmt: skip
+    header = (
+        f"t={now},v1={timestamped_hmac_hex('kit_whsec_rolled', now, body)},"
+        f"v1={timestamped_hmac_hex('kit_whsec_previous', now, body)}"
+    )
     assert (
         SCHEME.verify(source_config("kit", "kit"), signed_request(body, header)).secret_index == 1
     )
 
 
-@pytest.mark.parametrize(("skew", "secret", "code"), [
-    (0, "someone_else", "bad_signature"), (-301, "kit_whsec_current", "stale_timestamp"),
-    (301, "kit_whsec_current", "stale_timestamp"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("skew", "secret", "code"),
+    [
+        (0, "someone_else", "bad_signature"),
+        (-301, "kit_whsec_current", "stale_timestamp"),
+        (301, "kit_whsec_current", "stale_timestamp"),
+    ],
+)
 def test_a_wrong_or_stale_signature_is_refused(skew: int, secret: str, code: str) -> None:
     body, now = raw("subscriber.activated"), int(time.time())
     header = f"t={now + skew},v1={timestamped_hmac_hex(secret, now + skew, body)}"
@@ -114,8 +133,9 @@ def test_a_wrong_or_stale_signature_is_refused(skew: int, secret: str, code: str
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 
@@ -124,14 +144,19 @@ def test_the_receiver_takes_signed_deliveries_and_url_keyed_legacy_hooks(
     client: FlaskClient,
 ) -> None:
     body, now = raw("subscriber.activated"), int(time.time())
-    headers = {"Content-Type": "application/json",
-               "X-Kit-Signature": f"t={now},v1={timestamped_hmac_hex('kit_whsec_current', now, body)}"}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Kit-Signature": f"t={now},v1={timestamped_hmac_hex('kit_whsec_current', now, body)}",
+    }
     assert client.post("/webhooks/kit", data=body, headers=headers).status_code == 202
     assert client.post("/webhooks/kit", data=body, headers=headers).json["status"] == "duplicate"
     unsigned = client.post("/webhooks/kit", data=body, headers={"Content-Type": "application/json"})
     assert unsigned.status_code == 401
-    legacy = client.post("/webhooks/kit_legacy_vip?key=kit_legacy_url_key", data=raw("legacy_subscriber"),
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    legacy = client.post(
+        "/webhooks/kit_legacy_vip?key=kit_legacy_url_key",
+        data=raw("legacy_subscriber"),
+        headers={"Content-Type": "application/json"},
+    )
     assert legacy.status_code == 202
 
 
@@ -145,8 +170,16 @@ def test_a_delivery_is_identified_by_its_id_and_body_and_typed_by_its_events() -
     assert stored(NEW, raw("subscriber.activated") + b" ").external_id != event.external_id
 
 
-@pytest.mark.parametrize("name", ["subscriber.activated", "subscriber.created",
-                                  "subscriber.unsubscribed", "subscriber.tag_added", "batched"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "subscriber.activated",
+        "subscriber.created",
+        "subscriber.unsubscribed",
+        "subscriber.tag_added",
+        "batched",
+    ],
+)
 def test_every_fixture_meets_its_contract_exactly(name: str) -> None:
     payload = NEW.parse(raw(name))
     report = check(NEW.contracts[payload["events"][0]["type"]], payload)
@@ -219,10 +252,15 @@ def test_subscription_changes_are_versioned_by_event_time_tags_are_not() -> None
 # -- legacy webhooks ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "valid"), [
-    ({"event": "tag_add", "tag": "vip"}, True), ({"event": "tag_add"}, False),
-    ({"event": "subscriber_activate", "tag": "vip"}, False), ({"event": "form_subscribe"}, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("options", "valid"),
+    [
+        ({"event": "tag_add", "tag": "vip"}, True),
+        ({"event": "tag_add"}, False),
+        ({"event": "subscriber_activate", "tag": "vip"}, False),
+        ({"event": "form_subscribe"}, False),
+    ],
+)
 def test_a_legacy_source_names_its_event_and_the_tag_of_tag_add(
     options: dict[str, str], valid: bool
 ) -> None:
@@ -233,11 +271,14 @@ def test_a_legacy_source_names_its_event_and_the_tag_of_tag_add(
             KitLegacyOptions().load(options)
 
 
-@pytest.mark.parametrize(("kind", "tag", "expected"), [
-    ("subscriber_activate", None, ("subscriber.added", [])),
-    ("subscriber_unsubscribe", None, ("subscriber.unsubscribed", [])),
-    ("tag_add", "vip", ("subscriber.tagged", ["vip"])),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "tag", "expected"),
+    [
+        ("subscriber_activate", None, ("subscriber.added", [])),
+        ("subscriber_unsubscribe", None, ("subscriber.unsubscribed", [])),
+        ("tag_add", "vip", ("subscriber.tagged", ["vip"])),
+    ],
+)
 def test_a_legacy_body_maps_by_the_sources_event(
     kind: str, tag: str | None, expected: tuple[str, list[str]]
 ) -> None:
@@ -270,13 +311,22 @@ def kit(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: Non
     def perform(
         verb: str, email: str = "ada@example.com", tags: tuple[str, ...] = ("vip",)
     ) -> dict[str, Any]:
-        ctx = DestinationContext(destination=config.destinations["kit"], config=config,
-                                 http=build_session(), redis=client, now=time.time())  # fmt: skip
+        ctx = DestinationContext(
+            destination=config.destinations["kit"],
+            config=config,
+            http=build_session(),
+            redis=client,
+            now=time.time(),
+        )
         event = canonical.event(
-            "subscriber.added", key="t:1", source="mailchimp_audience", provider="mailchimp",
-            occurred_at=time.time(), contact=canonical.contact(email, first_name="Ada"),
+            "subscriber.added",
+            key="t:1",
+            source="mailchimp_audience",
+            provider="mailchimp",
+            occurred_at=time.time(),
+            contact=canonical.contact(email, first_name="Ada"),
             subscriber={"id": "x", "tags": list(tags)},
-        )  # fmt: skip
+        )
         return DESTINATION.perform(ctx, DeliveryRef(1, f"kit.{verb}", verb, "k", 1), event)
 
     perform.state = state  # type: ignore[attr-defined]
@@ -302,8 +352,10 @@ def test_subscribe_upserts_then_tags_with_tags_created_once(kit: Any) -> None:
     assert set(result["tags"]) == {"from-mailchimp", "vip"} and result["state"] == "active"
     kit("subscribe")  # a replay: the upsert answers 200, the taggings 200
     summary = kit.state.summary()["providers"]["kit"]
-    assert summary == {"effects": {"subscriber.created": 1, "tag.created": 2, "subscriber.tagged": 2},
-                       "duplicates": {}}  # fmt: skip
+    assert summary == {
+        "effects": {"subscriber.created": 1, "tag.created": 2, "subscriber.tagged": 2},
+        "duplicates": {},
+    }
     assert kit_calls(kit.state, "GET", "/tags") == 2  # once per unknown tag; then from the cache
     assert kit_calls(kit.state, "POST", "/tags") == 2
 

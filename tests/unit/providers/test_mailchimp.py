@@ -33,20 +33,33 @@ def body(name: str) -> bytes:
 
 def source(zone: str = "UTC") -> SourceConfig:
     return SourceConfig(
-        name="mailchimp_audience", provider="mailchimp", signing_secrets=("k",), api_base=None,
-        tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=10_000, enabled=True,
+        name="mailchimp_audience",
+        provider="mailchimp",
+        signing_secrets=("k",),
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=10_000,
+        enabled=True,
         options={"fired_at_timezone": zone},
-    )  # fmt: skip
+    )
 
 
 def stored(name: str, raw: bytes | None = None) -> StoredEvent:
     raw = raw if raw is not None else body(name)
     identified = SOURCE.identify(SOURCE.parse(raw), raw, {})
     return StoredEvent(
-        id=1, source="mailchimp_audience", provider="mailchimp",
-        external_id=identified.external_id, provider_type=identified.provider_type,
-        lane="enrollments", body=raw, headers={}, received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="mailchimp_audience",
+        provider="mailchimp",
+        external_id=identified.external_id,
+        provider_type=identified.provider_type,
+        lane="enrollments",
+        body=raw,
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
 
 
 def mapped(name: str, zone: str = "UTC", raw: bytes | None = None) -> dict[str, Any] | Verdict:
@@ -61,8 +74,9 @@ def mapped(name: str, zone: str = "UTC", raw: bytes | None = None) -> dict[str, 
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 
@@ -99,8 +113,9 @@ def test_the_previous_url_secret_still_works(client: FlaskClient, events: Any) -
     assert events()[0]["secret_index"] == 1
 
 
-@pytest.mark.parametrize(("query", "code"), [("", "missing_signature"),
-                                             ("?key=guessed", "bad_signature")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "code"), [("", "missing_signature"), ("?key=guessed", "bad_signature")]
+)
 def test_without_the_right_secret_nothing_is_stored(
     client: FlaskClient, events: Any, query: str, code: str
 ) -> None:
@@ -147,13 +162,16 @@ def test_nested_form_keys_become_nested_fields() -> None:
     payload = SOURCE.parse(body("subscribe"))
     assert payload["fired_at"] == "2009-03-26 21:35:57"
     assert payload["data"]["merges"] == {
-        "EMAIL": "api@mailchimp.com", "FNAME": "Mailchimp", "LNAME": "API",
+        "EMAIL": "api@mailchimp.com",
+        "FNAME": "Mailchimp",
+        "LNAME": "API",
         "INTERESTS": "Group1,Group2",
-    }  # fmt: skip
+    }
 
 
-@pytest.mark.parametrize("name", ["subscribe", "unsubscribe", "cleaned", "profile", "upemail",
-                                  "campaign"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["subscribe", "unsubscribe", "cleaned", "profile", "upemail", "campaign"]
+)
 def test_every_fixture_meets_its_contract_exactly(name: str) -> None:
     payload = SOURCE.parse(body(name))
     report = check(SOURCE.contract_for(name, payload), payload)  # type: ignore[arg-type]
@@ -176,8 +194,12 @@ def test_subscribe_is_subscriber_added_with_fired_at_in_utc() -> None:
     assert event["occurred_at"] == "2009-03-26T21:35:57Z"
     assert event["contact"]["email"] == "api@mailchimp.com"
     assert (event["contact"]["first_name"], event["contact"]["last_name"]) == ("Mailchimp", "API")
-    assert event["subscriber"] == {"id": "8a25ff1d98", "list_id": "a6b5da1054",
-                                   "status": "subscribed", "tags": []}  # fmt: skip
+    assert event["subscriber"] == {
+        "id": "8a25ff1d98",
+        "list_id": "a6b5da1054",
+        "status": "subscribed",
+        "tags": [],
+    }
     assert event["key"] == "mailchimp:a6b5da1054:8a25ff1d98:subscribe:2009-03-26T21:35:57"
 
 
@@ -209,11 +231,14 @@ def test_a_cleaned_address_is_unsubscribed_elsewhere_too() -> None:
     assert event["subscriber"]["id"] == subscriber_hash("api+cleaned@mailchimp.com")
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("profile", "profile_changes_are_not_mapped"),
-    ("upemail", "address_changes_are_not_mapped"),
-    ("campaign", "campaign_status_is_not_about_a_subscriber"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("profile", "profile_changes_are_not_mapped"),
+        ("upemail", "address_changes_are_not_mapped"),
+        ("campaign", "campaign_status_is_not_about_a_subscriber"),
+    ],
+)
 def test_profile_upemail_and_campaign_are_ignored_with_a_reason(name: str, reason: str) -> None:
     assert mapped(name) == Verdict("ignore", reason)
 

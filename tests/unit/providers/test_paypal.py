@@ -43,11 +43,21 @@ def load(name: str) -> dict[str, Any]:
 
 def source(api_base: str = "https://api-m.paypal.com", client_id: str = "client-1") -> SourceConfig:
     return SourceConfig(
-        name="paypal", provider="paypal", signing_secrets=(), api_base=api_base,
-        tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=262144, enabled=True,
-        options={"client_id": client_id, "client_secret": "secret-1", "webhook_id": WEBHOOK_ID,
-                 "cert_hosts": []},
-    )  # fmt: skip
+        name="paypal",
+        provider="paypal",
+        signing_secrets=(),
+        api_base=api_base,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=262144,
+        enabled=True,
+        options={
+            "client_id": client_id,
+            "client_secret": "secret-1",
+            "webhook_id": WEBHOOK_ID,
+            "cert_hosts": [],
+        },
+    )
 
 
 def stored(
@@ -57,10 +67,17 @@ def stored(
     found = SOURCE.identify(payload, body, {})
     kept = {h: v for h, v in (headers or {}).items() if h in SOURCE.stored_headers}
     event = StoredEvent(
-        id=1, source="paypal", provider="paypal", external_id=found.external_id,
-        provider_type=found.provider_type, lane="payments", body=body, headers=kept,
-        received_at=datetime(2024, 5, 14, 9, 11, 55, tzinfo=UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="paypal",
+        provider="paypal",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="payments",
+        body=body,
+        headers=kept,
+        received_at=datetime(2024, 5, 14, 9, 11, 55, tzinfo=UTC),
+        status="verified",
+    )
     return event, payload
 
 
@@ -106,17 +123,25 @@ def configured(**changes: Any) -> SourceConfig:
 def test_a_paypal_source_needs_no_secret_and_defaults_to_the_live_api() -> None:
     found = configured(cert_hosts=["certs.example.net:8443"])
     assert (found.api_base, found.signing_secrets, found.on_unknown_fields) == (
-        "https://api-m.paypal.com", (), "warn"
-    )  # fmt: skip
+        "https://api-m.paypal.com",
+        (),
+        "warn",
+    )
     assert found.options["cert_hosts"] == ["certs.example.net:8443"]
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"client_secret": None}, "sources.pp.client_secret: Missing data for required field."),
-    ({"webhook_id": "WH-1"}, "sources.pp.webhook_id: String does not match expected pattern."),
-    ({"cert_hosts": ["x:99999"]}, "sources.pp.cert_hosts: 'x:99999' is not a host or host:port."),
-    ({"client_key": "typo"}, "sources.pp.client_key: Unknown field."),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"client_secret": None}, "sources.pp.client_secret: Missing data for required field."),
+        ({"webhook_id": "WH-1"}, "sources.pp.webhook_id: String does not match expected pattern."),
+        (
+            {"cert_hosts": ["x:99999"]},
+            "sources.pp.cert_hosts: 'x:99999' is not a host or host:port.",
+        ),
+        ({"client_key": "typo"}, "sources.pp.client_key: Unknown field."),
+    ],
+)
 def test_a_bad_paypal_source_stops_start_up_naming_the_key(
     changes: dict[str, Any], message: str
 ) -> None:
@@ -131,26 +156,31 @@ def test_a_bad_paypal_source_stops_start_up_naming_the_key(
 def test_an_event_is_identified_by_its_webhook_event_id_and_type() -> None:
     event, _ = stored((FIXTURES / "PAYMENT.CAPTURE.COMPLETED.json").read_bytes())
     assert (event.external_id, event.provider_type) == (
-        "WH-58D329510W468432D-8HN650336L201105X", "PAYMENT.CAPTURE.COMPLETED"
-    )  # fmt: skip
+        "WH-58D329510W468432D-8HN650336L201105X",
+        "PAYMENT.CAPTURE.COMPLETED",
+    )
     assert SOURCE.lane_for("PAYMENT.CAPTURE.REFUNDED") == "payments"
     assert SOURCE.lane_for("BILLING.SUBSCRIPTION.ACTIVATED") is None  # stored, then ignored
 
 
-@pytest.mark.parametrize("body,code", [
-    (b'{"event_type": "PAYMENT.CAPTURE.COMPLETED"}', "missing_event_id"),
-    (b'{"id": 7, "event_type": "PAYMENT.CAPTURE.COMPLETED"}', "missing_event_id"),
-    (b'{"id": "WH-1"}', "missing_event_type"),
-    (b'["WH-1"]', "missing_event_id"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b'{"event_type": "PAYMENT.CAPTURE.COMPLETED"}', "missing_event_id"),
+        (b'{"id": 7, "event_type": "PAYMENT.CAPTURE.COMPLETED"}', "missing_event_id"),
+        (b'{"id": "WH-1"}', "missing_event_type"),
+        (b'["WH-1"]', "missing_event_id"),
+    ],
+)
 def test_an_event_without_id_or_type_is_a_bad_payload(body: bytes, code: str) -> None:
     with pytest.raises(BadPayload) as raised:
         SOURCE.identify(SOURCE.parse(body), body, {})
     assert raised.value.code == code
 
 
-@pytest.mark.parametrize("name", ["PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED",
-                                  "CHECKOUT.ORDER.APPROVED"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED", "CHECKOUT.ORDER.APPROVED"]
+)
 def test_the_recorded_payloads_meet_their_contracts(name: str) -> None:
     payload = load(name)
     assert check(SOURCE.contract_for(name, payload), payload) == ContractReport()  # type: ignore[arg-type]
@@ -178,24 +208,42 @@ def test_a_vanished_or_reshaped_field_we_read_breaks_the_contract() -> None:
 # -- money by region ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("currency,value,expected", [
-    ("USD", "21.12", (2112, "usd")), ("USD", "21", (2100, "usd")), ("EUR", "0.50", (50, "eur")),
-    ("JPY", "1500", (1500, "jpy")), ("JPY", "1500.00", (1500, "jpy")), ("KRW", "23000", (23000, "krw")),
-    ("KWD", "1.250", (1250, "kwd")), ("BHD", "10", (10000, "bhd")), ("HUF", "1000", (100000, "huf")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "currency,value,expected",
+    [
+        ("USD", "21.12", (2112, "usd")),
+        ("USD", "21", (2100, "usd")),
+        ("EUR", "0.50", (50, "eur")),
+        ("JPY", "1500", (1500, "jpy")),
+        ("JPY", "1500.00", (1500, "jpy")),
+        ("KRW", "23000", (23000, "krw")),
+        ("KWD", "1.250", (1250, "kwd")),
+        ("BHD", "10", (10000, "bhd")),
+        ("HUF", "1000", (100000, "huf")),
+    ],
+)
 def test_amounts_become_minor_units_of_the_currency(
     currency: str, value: str, expected: tuple[int, str]
 ) -> None:
     assert minor_units({"currency_code": currency, "value": value}) == expected
 
 
-@pytest.mark.parametrize("money", [
-    {"currency_code": "USD", "value": "1,000.00"}, {"currency_code": "USD", "value": "21.125"},
-    {"currency_code": "JPY", "value": "1500.5"}, {"currency_code": "KWD", "value": "1.2505"},
-    {"currency_code": "USD", "value": "-5.00"}, {"currency_code": "USD", "value": "1e3"},
-    {"currency_code": "USD", "value": 21.12}, {"currency_code": "usd", "value": "1.00"},
-    {"currency_code": "USD", "value": " 1.00"}, {"value": "1.00"}, None,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "money",
+    [
+        {"currency_code": "USD", "value": "1,000.00"},
+        {"currency_code": "USD", "value": "21.125"},
+        {"currency_code": "JPY", "value": "1500.5"},
+        {"currency_code": "KWD", "value": "1.2505"},
+        {"currency_code": "USD", "value": "-5.00"},
+        {"currency_code": "USD", "value": "1e3"},
+        {"currency_code": "USD", "value": 21.12},
+        {"currency_code": "usd", "value": "1.00"},
+        {"currency_code": "USD", "value": " 1.00"},
+        {"value": "1.00"},
+        None,
+    ],
+)
 def test_amounts_are_read_strictly(money: Any) -> None:
     with pytest.raises(ContractError):
         minor_units(money)
@@ -211,14 +259,22 @@ def test_a_completed_capture_is_one_purchase_keyed_by_its_order() -> None:
     assert found["key"] == "paypal:5O190127TN364715T"
     assert found["occurred_at"] == "2024-05-14T09:11:54.338000Z"
     assert found["contact"] == {
-        "email": "ada.lovelace@example.com", "first_name": "Ada", "last_name": "Lovelace",
-        "external_ids": {"paypal_payer": "QYR5Z8XDVJNXQ"}, "client_id": None,
-    }  # fmt: skip
+        "email": "ada.lovelace@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "external_ids": {"paypal_payer": "QYR5Z8XDVJNXQ"},
+        "client_id": None,
+    }
     assert found["purchase"] == {
-        "id": "5O190127TN364715T", "payment_id": "42311647XV020574X", "amount": 2112,
-        "currency": "usd", "invoice_number": "INV-2024-0042",
-        "items": [{"product": "paypal-course", "name": "Creator Course", "quantity": 1, "amount": 2112}],
-    }  # fmt: skip
+        "id": "5O190127TN364715T",
+        "payment_id": "42311647XV020574X",
+        "amount": 2112,
+        "currency": "usd",
+        "invoice_number": "INV-2024-0042",
+        "items": [
+            {"product": "paypal-course", "name": "Creator Course", "quantity": 1, "amount": 2112}
+        ],
+    }
 
 
 @pytest.mark.parametrize("currency,value,amount", [("JPY", "1500", 1500), ("KWD", "3.125", 3125)])
@@ -260,8 +316,11 @@ def test_quantities_arrive_as_strings_and_multiply_the_unit_price() -> None:
     found = completed(order=order)
     assert isinstance(found, dict)
     assert found["purchase"]["items"][0] == {
-        "product": "paypal-course", "name": "Creator Course", "quantity": 3, "amount": 6336
-    }  # fmt: skip
+        "product": "paypal-course",
+        "name": "Creator Course",
+        "quantity": 3,
+        "amount": 6336,
+    }
 
 
 def test_invoice_number_is_read_from_invoice_id_or_invoice_number() -> None:
@@ -283,11 +342,14 @@ def test_without_an_order_the_capture_is_the_purchase() -> None:
     assert found["contact"]["email"] is None
 
 
-@pytest.mark.parametrize("status,verdict", [
-    ("PENDING", Verdict("wait", "payment_not_final")),
-    ("REFUNDED", Verdict("ignore", "refunded_before_processing")),
-    ("DECLINED", Verdict("ignore", "capture_not_completed")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "status,verdict",
+    [
+        ("PENDING", Verdict("wait", "payment_not_final")),
+        ("REFUNDED", Verdict("ignore", "refunded_before_processing")),
+        ("DECLINED", Verdict("ignore", "capture_not_completed")),
+    ],
+)
 def test_the_current_capture_decides_not_the_webhook(status: str, verdict: Verdict) -> None:
     assert completed({**load("capture"), "status": status}) == verdict
 
@@ -298,8 +360,11 @@ def test_a_partially_refunded_capture_was_still_paid() -> None:
 
 
 def refunded(refund: dict[str, Any] | None = None, capture_status: str = "REFUNDED") -> Any:
-    objects = {"refund": refund or load("refund"), "order": load("order"),
-               "capture": {**load("capture"), "status": capture_status}}  # fmt: skip
+    objects = {
+        "refund": refund or load("refund"),
+        "order": load("order"),
+        "capture": {**load("capture"), "status": capture_status},
+    }
     return canonical("PAYMENT.CAPTURE.REFUNDED", objects)
 
 
@@ -346,18 +411,25 @@ def test_a_link_gives_only_an_id_never_a_place_to_connect_to() -> None:
 
 def test_the_postback_carries_the_event_byte_for_byte() -> None:
     body = b'{"id": "WH-1",  "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {"id": "1"}}'
-    headers = {"PAYPAL-TRANSMISSION-ID": "t-1", "PAYPAL-TRANSMISSION-TIME": "2024-05-14T09:11:55Z",
-               "PAYPAL-TRANSMISSION-SIG": "c2ln", "PAYPAL-CERT-URL": "https://api.paypal.com/c",
-               "PAYPAL-AUTH-ALGO": "SHA256withRSA"}  # fmt: skip
+    headers = {
+        "PAYPAL-TRANSMISSION-ID": "t-1",
+        "PAYPAL-TRANSMISSION-TIME": "2024-05-14T09:11:55Z",
+        "PAYPAL-TRANSMISSION-SIG": "c2ln",
+        "PAYPAL-CERT-URL": "https://api.paypal.com/c",
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+    }
     event, _ = stored(body, headers)
     sent = postback_body(event, WEBHOOK_ID)
     assert sent.endswith(b'"webhook_event": ' + body + b"}")
     assert json.loads(sent) == {
-        "auth_algo": "SHA256withRSA", "cert_url": "https://api.paypal.com/c",
-        "transmission_id": "t-1", "transmission_sig": "c2ln",
-        "transmission_time": "2024-05-14T09:11:55Z", "webhook_id": WEBHOOK_ID,
+        "auth_algo": "SHA256withRSA",
+        "cert_url": "https://api.paypal.com/c",
+        "transmission_id": "t-1",
+        "transmission_sig": "c2ln",
+        "transmission_time": "2024-05-14T09:11:55Z",
+        "webhook_id": WEBHOOK_ID,
         "webhook_event": json.loads(body),
-    }  # fmt: skip
+    }
 
 
 # -- against the sandbox's PayPal ----------------------------------------------------------------
@@ -381,8 +453,9 @@ def cache(redis_url: str) -> Iterator[redis.Redis]:
 def live_ctx(
     sandbox: tuple[str, SandboxState], cache: redis.Redis, client_id: str = "client-1"
 ) -> SourceContext:
-    return SourceContext(source=source(f"{sandbox[0]}/paypal", client_id), http=build_session(),
-                         redis=cache, now=0.0)  # fmt: skip
+    return SourceContext(
+        source=source(f"{sandbox[0]}/paypal", client_id), http=build_session(), redis=cache, now=0.0
+    )
 
 
 def emitted(

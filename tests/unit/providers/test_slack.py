@@ -23,27 +23,43 @@ from tests.support.servers import free_port
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 TOKEN = "XsandboxSecret01"  # the team-slack webhook's last part, 60-generic.toml
-DELIVERY = DeliveryRef(id=1, action="team-slack.notify", verb="notify",
-                       idempotency_key="sw_" + "a" * 40, attempt=1)  # fmt: skip
+DELIVERY = DeliveryRef(
+    id=1, action="team-slack.notify", verb="notify", idempotency_key="sw_" + "a" * 40, attempt=1
+)
 
 
 def purchase(**contact: Any) -> dict[str, Any]:
     return canonical.event(
-        "purchase.completed", key="sw-orders:ord_1", source="sw-orders",
-        provider="standard_webhooks", occurred_at=1_772_366_400,
+        "purchase.completed",
+        key="sw-orders:ord_1",
+        source="sw-orders",
+        provider="standard_webhooks",
+        occurred_at=1_772_366_400,
         contact=canonical.contact(**{"email": "ada.lovelace@example.com", **contact}),
-        purchase={"id": "ord_1", "amount": 4900, "currency": "eur",
-                  "items": [{"product": "generic-course-pro", "quantity": 1}]},
-    )  # fmt: skip
+        purchase={
+            "id": "ord_1",
+            "amount": 4900,
+            "currency": "eur",
+            "items": [{"product": "generic-course-pro", "quantity": 1}],
+        },
+    )
 
 
 def booking(starts_at: str, zone: str) -> dict[str, Any]:
     return canonical.event(
-        "booking.created", key="sw-orders:bk_1", source="sw-orders", provider="standard_webhooks",
-        occurred_at=1_772_366_400, contact=canonical.contact("grace.hopper@example.com"),
-        booking={"id": "bk_1", "starts_at": starts_at, "timezone": zone,
-                 "event_name": "Coaching Call"},
-    )  # fmt: skip
+        "booking.created",
+        key="sw-orders:bk_1",
+        source="sw-orders",
+        provider="standard_webhooks",
+        occurred_at=1_772_366_400,
+        contact=canonical.contact("grace.hopper@example.com"),
+        booking={
+            "id": "bk_1",
+            "starts_at": starts_at,
+            "timezone": zone,
+            "event_name": "Coaching Call",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +77,13 @@ def config(sandbox: tuple[ThreadedServer, SandboxState]) -> Config:
 def notify(
     config: Config, event: dict[str, Any], destination: DestinationConfig | None = None
 ) -> dict[str, Any]:
-    ctx = DestinationContext(destination=destination or config.destinations["team-slack"],
-                             config=config, http=build_session(), redis=None,  # type: ignore[arg-type]
-                             now=time.time())  # fmt: skip
+    ctx = DestinationContext(
+        destination=destination or config.destinations["team-slack"],
+        config=config,
+        http=build_session(),
+        redis=None,  # type: ignore[arg-type]
+        now=time.time(),
+    )
     return DESTINATION.perform(ctx, DELIVERY, event)
 
 
@@ -96,8 +116,10 @@ def test_a_name_cannot_ping_the_channel(config: Config) -> None:
 
 def test_a_booking_shows_utc_and_the_attendees_own_zone(config: Config) -> None:
     winter = message(config, booking("2026-03-05T14:00:00Z", "Europe/Paris"))
-    assert winter == ("New booking: g***@example.com booked Coaching Call for "
-                      "Thu 05 Mar 2026 14:00 UTC (Thu 05 Mar 2026 15:00 Europe/Paris).")  # fmt: skip
+    assert winter == (
+        "New booking: g***@example.com booked Coaching Call for "
+        "Thu 05 Mar 2026 14:00 UTC (Thu 05 Mar 2026 15:00 Europe/Paris)."
+    )
     summer = message(config, booking("2026-07-01T14:00:00+00:00", "Europe/Paris"))
     assert "14:00 UTC (Wed 01 Jul 2026 16:00 Europe/Paris)" in summer  # the zone's rules, not +1
 
@@ -108,9 +130,15 @@ def test_an_unknown_zone_falls_back_to_utc_alone(config: Config) -> None:
 
 
 def test_other_types_get_a_plain_line(config: Config) -> None:
-    event = canonical.event("subscriber.added", key="x:1", source="sw-orders", provider="p",
-                            occurred_at=0, contact=canonical.contact("bo@example.org"),
-                            subscriber={"tags": []})  # fmt: skip
+    event = canonical.event(
+        "subscriber.added",
+        key="x:1",
+        source="sw-orders",
+        provider="p",
+        occurred_at=0,
+        contact=canonical.contact("bo@example.org"),
+        subscriber={"tags": []},
+    )
     assert message(config, event) == "subscriber.added from sw-orders: b***@example.org."
 
 
@@ -124,9 +152,12 @@ def test_a_slack_webhook_url_is_accepted_by_default() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://hooks.slack.com/services/T01/B02/abc123", "https://evil.example/services/T01/B02/abc",
-     "https://hooks.slack.com/workflows/T01/A02/123/abc"],
-)  # fmt: skip
+    [
+        "http://hooks.slack.com/services/T01/B02/abc123",
+        "https://evil.example/services/T01/B02/abc",
+        "https://hooks.slack.com/workflows/T01/A02/123/abc",
+    ],
+)
 def test_other_urls_are_refused_without_repeating_them(url: str) -> None:
     with pytest.raises(ValidationError) as raised:
         SlackOptions().load({"webhook_url": url})
@@ -207,5 +238,6 @@ def test_an_unreachable_slack_is_retried_and_the_url_never_reaches_the_trace(
 
 def with_url(config: Config, url: str) -> DestinationConfig:
     """The team-slack destination pointed elsewhere (options built directly, unvalidated)."""
-    return DestinationConfig(**{**config.destinations["team-slack"].__dict__,
-                                "options": {"webhook_url": url}})  # fmt: skip
+    return DestinationConfig(
+        **{**config.destinations["team-slack"].__dict__, "options": {"webhook_url": url}}
+    )

@@ -37,10 +37,17 @@ def envelope(name: str) -> dict[str, Any]:
 
 def stored(payload: dict[str, Any], external_id: str = "msg_1") -> StoredEvent:
     return StoredEvent(
-        id=1, source="sw-orders", provider="standard_webhooks", external_id=external_id,
-        provider_type=payload["type"], lane="payments", body=json.dumps(payload).encode(),
-        headers={}, received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="sw-orders",
+        provider="standard_webhooks",
+        external_id=external_id,
+        provider_type=payload["type"],
+        lane="payments",
+        body=json.dumps(payload).encode(),
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
 
 
 def canonicalize(payload: dict[str, Any], external_id: str = "msg_1") -> dict[str, Any]:
@@ -72,10 +79,15 @@ def test_a_body_without_a_type_is_a_bad_payload(payload: Any) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "lane"),
-    [("purchase.completed", "payments"), ("booking.created", "enrollments"),
-     ("analytics.page_view", "analytics"), ("order.created", None), ("analytics.Page-View", None),
-     ("purchase.exploded", None)],
-)  # fmt: skip
+    [
+        ("purchase.completed", "payments"),
+        ("booking.created", "enrollments"),
+        ("analytics.page_view", "analytics"),
+        ("order.created", None),
+        ("analytics.Page-View", None),
+        ("purchase.exploded", None),
+    ],
+)
 def test_the_lane_follows_the_canonical_type(kind: str, lane: str | None) -> None:
     assert SOURCE.lane_for(kind) == lane
 
@@ -153,8 +165,9 @@ def test_an_unknown_field_is_drift_not_a_break() -> None:
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 
@@ -162,8 +175,9 @@ def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
 def post(client: FlaskClient, payload: dict[str, Any], msg_id: str) -> Any:
     body = json.dumps(payload).encode()
     headers = standard_webhooks_headers(SECRET, msg_id, int(time.time()), body)
-    return client.post("/webhooks/sw-orders", data=body,
-                       headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+    return client.post(
+        "/webhooks/sw-orders", data=body, headers={**headers, "Content-Type": "application/json"}
+    )
 
 
 def test_a_signed_envelope_is_stored_on_its_lane_and_an_unknown_type_is_ignored(
@@ -184,6 +198,9 @@ def test_a_signed_envelope_is_stored_on_its_lane_and_an_unknown_type_is_ignored(
 
 def test_an_unsigned_envelope_is_refused(client: FlaskClient) -> None:
     body = json.dumps(envelope("purchase.completed")).encode()
-    response = client.post("/webhooks/sw-orders", data=body,
-                           headers={"Content-Type": "application/json", "webhook-id": "msg_c"})  # fmt: skip
+    response = client.post(
+        "/webhooks/sw-orders",
+        data=body,
+        headers={"Content-Type": "application/json", "webhook-id": "msg_c"},
+    )
     assert response.status_code == 401

@@ -59,10 +59,17 @@ def canonical(raw: bytes, config: Config | None = None) -> dict[str, Any] | Verd
     payload = SOURCE.parse(raw)
     found = SOURCE.identify(payload, raw, {})
     event = StoredEvent(
-        id=1, source="teachable", provider="teachable", external_id=found.external_id,
-        provider_type=found.provider_type, lane="payments", body=raw, headers={},
-        received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="teachable",
+        provider="teachable",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="payments",
+        body=raw,
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
     source = (config or load_config(CONFIG, {"SANDBOX_PORT": "1"})).sources["teachable"]
     ctx = SourceContext(source, build_session(), None, time.time())  # type: ignore[arg-type]
     return SOURCE.canonicalize(ctx, event, payload, SOURCE.fetch(ctx, event, payload))
@@ -82,8 +89,13 @@ def test_an_array_delivery_and_a_bare_object_name_the_same_event() -> None:
 
 def test_a_batch_picks_the_one_event_we_act_on_and_refuses_two() -> None:
     completed = json.loads(body("Enrollment.completed.json"))[0]
-    user_created = {"type": "User.created", "id": 5, "created": "2026-09-11T08:04:26+00:00",
-                    "hook_event_id": 6, "object": {"id": 5, "email": "x@example.com"}}  # fmt: skip
+    user_created = {
+        "type": "User.created",
+        "id": 5,
+        "created": "2026-09-11T08:04:26+00:00",
+        "hook_event_id": 6,
+        "object": {"id": 5, "email": "x@example.com"},
+    }
     assert SOURCE.parse(json.dumps([user_created, completed]).encode()) == completed
     assert SOURCE.parse(json.dumps([user_created]).encode()) == user_created  # stored, then ignored
     with pytest.raises(BadPayload) as refused:
@@ -162,9 +174,12 @@ def context(config: Config) -> DestinationContext:
     )  # type: ignore[arg-type]
 
 
-PURCHASE = {"type": "purchase.completed", "key": "stripe:cs_1", "contact": {"email": "Ada@Example.com",
-            "first_name": "Ada", "last_name": "Lovelace"},
-            "purchase": {"items": [{"product": "price_course_bundle"}]}}  # fmt: skip
+PURCHASE = {
+    "type": "purchase.completed",
+    "key": "stripe:cs_1",
+    "contact": {"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"},
+    "purchase": {"items": [{"product": "price_course_bundle"}]},
+}
 
 
 def test_enroll_creates_the_user_once_and_never_enrolls_twice(
@@ -179,8 +194,9 @@ def test_enroll_creates_the_user_once_and_never_enrolls_twice(
     )
     assert (first["enrolled"], retry["enrolled"], retry["already"]) == ([7001], [], [7001])
     assert state.summary()["providers"]["teachable"] == {
-        "effects": {"user.created": 1, "enrollment.created": 1}, "duplicates": {},
-    }  # fmt: skip
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
     posted = [c.path for c in state.calls if c.method == "POST"]
     assert posted == ["/teachable/v1/users", "/teachable/v1/enroll"]
 

@@ -60,10 +60,17 @@ def stored(event: dict[str, Any]) -> StoredEvent:
     body = json.dumps(event).encode()
     found = SOURCE.identify(event, body, {})
     return StoredEvent(
-        id=1, source="thinkific", provider="thinkific", external_id=found.external_id,
-        provider_type=found.provider_type, lane="enrollments", body=body, headers={},
-        received_at=datetime.now(UTC), status="verified",
-    )  # fmt: skip
+        id=1,
+        source="thinkific",
+        provider="thinkific",
+        external_id=found.external_id,
+        provider_type=found.provider_type,
+        lane="enrollments",
+        body=body,
+        headers={},
+        received_at=datetime.now(UTC),
+        status="verified",
+    )
 
 
 def process(config: Config, event: dict[str, Any]) -> dict[str, Any] | Verdict:
@@ -119,8 +126,14 @@ def test_a_completed_enrollment_is_read_back_from_the_api_with_its_user(
     live: tuple[str, Config],
 ) -> None:
     base, config = live
-    created = helper(base, "enrollments", email="Ada@Example.com", first_name="Ada",
-                     last_name="Lovelace", course_id=68)  # fmt: skip
+    created = helper(
+        base,
+        "enrollments",
+        email="Ada@Example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        course_id=68,
+    )
     completed = helper(base, f"enrollments/{created['payload']['id']}/complete")
     completed["payload"].pop("user")  # webhooks are pointers: nothing below may need this
 
@@ -177,8 +190,12 @@ def test_an_order_becomes_a_purchase_of_thinkific_products(live: tuple[str, Conf
 
 def test_the_destination_still_enrolls_once_and_revokes(live: tuple[str, Config]) -> None:
     _, config = live
-    event = {"type": "purchase.completed", "key": "stripe:cs_1", "contact": {"email": "b@example.com"},
-             "purchase": {"items": [{"product": "price_1PgafmB7WZ01zgkW6dKueIc5"}]}}  # fmt: skip
+    event = {
+        "type": "purchase.completed",
+        "key": "stripe:cs_1",
+        "contact": {"email": "b@example.com"},
+        "purchase": {"items": [{"product": "price_1PgafmB7WZ01zgkW6dKueIc5"}]},
+    }
     ctx = DestinationContext(
         config.destinations["courses"], config, build_session(), None, time.time()
     )  # type: ignore[arg-type]

@@ -19,8 +19,9 @@ from tests.support.stripe_events import checkout_completed, signed
 
 @pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
-    app = create_app(settings, config=load_config(settings.config_path, settings.env),
-                     configure_logs=False)  # fmt: skip
+    app = create_app(
+        settings, config=load_config(settings.config_path, settings.env), configure_logs=False
+    )
     yield app.test_client()
     app.extensions["stackwire"].writer.close()
 

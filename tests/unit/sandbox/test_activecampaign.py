@@ -27,8 +27,9 @@ def client(state: SandboxState) -> FlaskClient:
 
 
 def sync(client: FlaskClient, email: str = "jane@example.com") -> Any:
-    return client.post(f"{API}/contact/sync", json={"contact": {"email": email, "firstName": "Jane"}},
-                       headers=AUTH)  # fmt: skip
+    return client.post(
+        f"{API}/contact/sync", json={"contact": {"email": email, "firstName": "Jane"}}, headers=AUTH
+    )
 
 
 def test_a_missing_token_is_a_403_message_and_a_storm_a_429(
@@ -63,8 +64,12 @@ def test_tags_search_is_contains_weighted_and_a_duplicate_name_is_refused(
     client: FlaskClient,
 ) -> None:
     for name in ("vip-gold", "vip"):
-        assert client.post(f"{API}/tags", json={"tag": {"tag": name, "tagType": "contact"}},
-                           headers=AUTH).status_code == 201  # fmt: skip
+        assert (
+            client.post(
+                f"{API}/tags", json={"tag": {"tag": name, "tagType": "contact"}}, headers=AUTH
+            ).status_code
+            == 201
+        )
     duplicate = client.post(f"{API}/tags", json={"tag": {"tag": "vip"}}, headers=AUTH)
     assert duplicate.status_code == 422 and "errors" in duplicate.json
     found = client.get(f"{API}/tags?search=vip&orders[search]=weight", headers=AUTH).json
@@ -101,11 +106,17 @@ def test_list_status_counts_changes_only(client: FlaskClient, state: SandboxStat
         response = client.post(f"{API}/contactLists", json=body, headers=AUTH)
         assert response.status_code == 200 and response.json["contactList"]["status"] == int(status)
     effects = state.summary()["providers"]["activecampaign"]
-    assert effects["effects"] == {"contact.created": 1, "contact_list.subscribed": 1,
-                                  "contact_list.unsubscribed": 1}  # fmt: skip
+    assert effects["effects"] == {
+        "contact.created": 1,
+        "contact_list.subscribed": 1,
+        "contact_list.unsubscribed": 1,
+    }
     assert effects["duplicates"] == {}
-    unknown = client.post(f"{API}/contactLists", json={"contactList": {"list": "1", "contact": "77", "status": 2}},
-                          headers=AUTH)  # fmt: skip
+    unknown = client.post(
+        f"{API}/contactLists",
+        json={"contactList": {"list": "1", "contact": "77", "status": 2}},
+        headers=AUTH,
+    )
     assert unknown.status_code == 404 and "message" in unknown.json
 
 

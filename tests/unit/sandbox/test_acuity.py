@@ -17,8 +17,9 @@ from pipeline.sandbox.app import create_sandbox_app
 from pipeline.sandbox.state import SandboxState
 
 USER, KEY = "21110176", "acuity-api-key"
-DOCUMENTED = set(json.loads((Path(__file__).parents[2] / "fixtures" / "acuity" /
-                             "appointment.json").read_text()))  # fmt: skip
+DOCUMENTED = set(
+    json.loads((Path(__file__).parents[2] / "fixtures" / "acuity" / "appointment.json").read_text())
+)
 
 
 def basic(user: str = USER, key: str = KEY) -> dict[str, str]:
@@ -38,9 +39,17 @@ def control(client: FlaskClient, path: str, body: dict[str, Any] | None = None) 
 
 
 def schedule(client: FlaskClient, **changes: Any) -> dict[str, Any]:
-    spec = {"user_id": USER, "api_key": KEY, "email": "li@example.com", "firstName": "Li",
-            "lastName": "Wei", "timezone": "Europe/Paris", "calendarTimezone": "America/New_York",
-            "start": "2026-11-01T14:00:00Z", **changes}  # fmt: skip
+    spec = {
+        "user_id": USER,
+        "api_key": KEY,
+        "email": "li@example.com",
+        "firstName": "Li",
+        "lastName": "Wei",
+        "timezone": "Europe/Paris",
+        "calendarTimezone": "America/New_York",
+        "start": "2026-11-01T14:00:00Z",
+        **changes,
+    }
     return control(client, "appointments", spec)
 
 
@@ -75,11 +84,16 @@ def test_the_appointment_has_every_documented_field_formatted_like_acuity(
     assert set(found) == DOCUMENTED
     # 14:00Z is 09:00 in New York the day it leaves summer time; the client is in Paris
     assert (found["datetime"], found["date"], found["time"], found["endTime"]) == (
-        "2026-11-01T09:00:00-0500", "November 1, 2026", "9:00am", "10:00am",
-    )  # fmt: skip
+        "2026-11-01T09:00:00-0500",
+        "November 1, 2026",
+        "9:00am",
+        "10:00am",
+    )
     assert (found["timezone"], found["calendarTimezone"], found["canceled"]) == (
-        "Europe/Paris", "America/New_York", False,
-    )  # fmt: skip
+        "Europe/Paris",
+        "America/New_York",
+        False,
+    )
     assert (found["duration"], found["email"]) == ("60", "li@example.com")
 
 
@@ -100,10 +114,14 @@ def test_scheduling_sends_scheduled_then_changed_signed_with_the_api_key(
     booked = schedule(client, calendarID=5, appointmentTypeID=9)
     sent = booked["webhooks"]
     assert [parse_qs(w["body"]) for w in sent] == [
-        {"action": [action], "id": [str(booked["id"])], "calendarID": ["5"],
-         "appointmentTypeID": ["9"]}
+        {
+            "action": [action],
+            "id": [str(booked["id"])],
+            "calendarID": ["5"],
+            "appointmentTypeID": ["9"],
+        }
         for action in ("scheduled", "changed")
-    ]  # fmt: skip
+    ]
     assert all(signed_by_the_api_key(w) for w in sent)
     assert not signed_by_the_api_key(sent[0], key="another-key")
     assert sent[0]["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
@@ -117,8 +135,9 @@ def test_an_account_can_subscribe_to_the_specific_actions_only(client: FlaskClie
 def test_a_reschedule_moves_the_appointment_across_the_dst_change(client: FlaskClient) -> None:
     booked = schedule(client, start="2026-10-31T13:00:00Z")
     assert read(client, booked["id"])["datetime"] == "2026-10-31T09:00:00-0400"
-    moved = control(client, f"appointments/{booked['id']}/reschedule",
-                    {"start": "2026-11-01T14:00:00Z"})  # fmt: skip
+    moved = control(
+        client, f"appointments/{booked['id']}/reschedule", {"start": "2026-11-01T14:00:00Z"}
+    )
     assert [parse_qs(w["body"])["action"] for w in moved["webhooks"]] == [
         ["rescheduled"],
         ["changed"],
@@ -142,6 +161,7 @@ def test_rate_limits_answer_like_acuity(client: FlaskClient) -> None:
     second = client.get(f"/acuity/api/v1/appointments/{booked['id']}", headers=basic())
     assert (first.status_code, second.status_code) == (200, 429)
     assert second.json == {
-        "status_code": 429, "error": "too_many_requests",
+        "status_code": 429,
+        "error": "too_many_requests",
         "message": "Rate limit reached. Limit 10req/s and 20 concurrent connections.",
-    }  # fmt: skip
+    }

@@ -36,8 +36,14 @@ def control(client: FlaskClient, path: str, body: dict[str, Any]) -> dict[str, A
 
 
 def book(client: FlaskClient, **changes: Any) -> dict[str, Any]:
-    spec = {"email": "ana@example.com", "name": "Ana Lima", "timezone": "America/Sao_Paulo",
-            "start_time": "2026-05-04T13:00:00Z", "signing_key": KEY, **changes}  # fmt: skip
+    spec = {
+        "email": "ana@example.com",
+        "name": "Ana Lima",
+        "timezone": "America/Sao_Paulo",
+        "start_time": "2026-05-04T13:00:00Z",
+        "signing_key": KEY,
+        **changes,
+    }
     return control(client, "bookings", spec)
 
 
@@ -48,10 +54,16 @@ def document(webhook: dict[str, Any]) -> dict[str, Any]:
 
 def verified_by_our_receiver(webhook: dict[str, Any], key: str = KEY) -> None:
     source = SourceConfig(
-        name="calendly", provider="calendly", signing_secrets=(key,), api_base=None,
-        tolerance_seconds=180, on_unknown_fields="warn", max_body_bytes=262144, enabled=True,
+        name="calendly",
+        provider="calendly",
+        signing_secrets=(key,),
+        api_base=None,
+        tolerance_seconds=180,
+        on_unknown_fields="warn",
+        max_body_bytes=262144,
+        enabled=True,
         options={},
-    )  # fmt: skip
+    )
     headers = Headers(webhook["headers"])
     request = SignedRequest(webhook["body"].encode(), headers, {}, time.time())  # type: ignore[arg-type]
     scheme("calendly").verify(source, request)
@@ -121,8 +133,11 @@ def test_the_booking_webhook_is_signed_and_shaped_like_calendlys(client: FlaskCl
 
 def test_a_reschedule_sends_the_canceled_old_invitee_then_the_new_one(client: FlaskClient) -> None:
     booked = book(client)
-    moved = control(client, f"invitees/{booked['invitee']}/reschedule",
-                    {"start_time": "2026-05-05T13:00:00Z", "signing_key": KEY})  # fmt: skip
+    moved = control(
+        client,
+        f"invitees/{booked['invitee']}/reschedule",
+        {"start_time": "2026-05-05T13:00:00Z", "signing_key": KEY},
+    )
     canceled, created = (document(w) for w in moved["webhooks"])
     for webhook in moved["webhooks"]:
         verified_by_our_receiver(webhook)
@@ -138,22 +153,34 @@ def test_a_reschedule_sends_the_canceled_old_invitee_then_the_new_one(client: Fl
 
 def test_a_cancellation_is_recorded_on_the_invitee_and_its_event(client: FlaskClient) -> None:
     booked = book(client)
-    sent = document(control(client, f"invitees/{booked['invitee']}/cancel",
-                            {"reason": "sick", "signing_key": KEY})["webhook"])  # fmt: skip
+    sent = document(
+        control(
+            client, f"invitees/{booked['invitee']}/cancel", {"reason": "sick", "signing_key": KEY}
+        )["webhook"]
+    )
     assert sent["event"] == "invitee.canceled"
     assert (sent["payload"]["status"], sent["payload"]["rescheduled"]) == ("canceled", False)
     assert sent["payload"]["cancellation"]["reason"] == "sick"
     path = sent["payload"]["uri"].removeprefix("http://localhost/calendly")
     assert client.get(f"/calendly{path}", headers=AUTH).json["resource"]["status"] == "canceled"  # type: ignore[index]
     # a canceled invitee cannot be canceled or moved again
-    assert client.post(f"/_sandbox/calendly/invitees/{booked['invitee']}/cancel",
-                       json={"signing_key": KEY}).status_code == 400  # fmt: skip
+    assert (
+        client.post(
+            f"/_sandbox/calendly/invitees/{booked['invitee']}/cancel", json={"signing_key": KEY}
+        ).status_code
+        == 400
+    )
 
 
 def test_control_requests_need_a_signing_key(client: FlaskClient) -> None:
-    answer = client.post("/_sandbox/calendly/bookings", json={
-        "email": "a@example.com", "timezone": "UTC", "start_time": "2026-05-04T13:00:00Z",
-    })  # fmt: skip
+    answer = client.post(
+        "/_sandbox/calendly/bookings",
+        json={
+            "email": "a@example.com",
+            "timezone": "UTC",
+            "start_time": "2026-05-04T13:00:00Z",
+        },
+    )
     assert answer.status_code == 400
     assert answer.json["title"] == "Invalid Argument"  # type: ignore[index]
 

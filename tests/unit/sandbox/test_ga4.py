@@ -25,8 +25,11 @@ def ga4() -> tuple[FlaskClient, SandboxState]:
 
 
 def purchase(transaction: str = "stripe:cs_1", **params: Any) -> dict[str, Any]:
-    return {"name": "purchase", "timestamp_micros": int((time.time() - 60) * 1e6),
-            "params": {"transaction_id": transaction, "value": 49.0, "currency": "USD", **params}}  # fmt: skip
+    return {
+        "name": "purchase",
+        "timestamp_micros": int((time.time() - 60) * 1e6),
+        "params": {"transaction_id": transaction, "value": 49.0, "currency": "USD", **params},
+    }
 
 
 def recorded(state: SandboxState) -> dict[str, Any]:
@@ -63,8 +66,12 @@ def test_invalid_events_are_dropped_silently_and_the_debug_server_says_why(
     ga4: tuple[FlaskClient, SandboxState],
 ) -> None:
     client, state = ga4
-    events = [{"name": "_badEventName", "params": {}}, purchase(), {"name": "session_start"},
-              {"name": "refund", "params": {"value": 3}}]  # fmt: skip
+    events = [
+        {"name": "_badEventName", "params": {}},
+        purchase(),
+        {"name": "session_start"},
+        {"name": "refund", "params": {"value": 3}},
+    ]
     body = {"client_id": "1.2", "events": events}
 
     collected = client.post(COLLECT, json=body)
@@ -74,8 +81,11 @@ def test_invalid_events_are_dropped_silently_and_the_debug_server_says_why(
     assert recorded(state)["effects"] == {"event.recorded": 1}
     assert checked.status_code == 200
     codes = [(m["fieldPath"], m["validationCode"]) for m in checked.json["validationMessages"]]
-    assert codes == [("events[0].name", "NAME_INVALID"), ("events[2].name", "NAME_RESERVED"),
-                     ("events[3].params.currency", "VALUE_REQUIRED")]  # fmt: skip
+    assert codes == [
+        ("events[0].name", "NAME_INVALID"),
+        ("events[2].name", "NAME_RESERVED"),
+        ("events[3].params.currency", "VALUE_REQUIRED"),
+    ]
     assert "Event at index: [0]" in checked.json["validationMessages"][0]["description"]
 
 
@@ -86,14 +96,20 @@ def test_the_validation_server_records_nothing(ga4: tuple[FlaskClient, SandboxSt
     assert recorded(state) == {}
 
 
-@pytest.mark.parametrize(("events", "code"), [
-    ([purchase(f"t{n}") for n in range(26)], "EXCEEDED_MAX_ENTITIES"),
-    ([], "VALUE_REQUIRED"),
-    ([purchase(note="x" * 101)], "VALUE_OUT_OF_BOUNDS"),
-    ([{**purchase(), "timestamp_micros": int((time.time() - 73 * 3600) * 1e6)}], "VALUE_OUT_OF_BOUNDS"),
-    ([{"name": "x", "params": {f"p{n}": n for n in range(26)}}], "EXCEEDED_MAX_ENTITIES"),
-    ([{"name": "x" * 41}], "NAME_INVALID"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("events", "code"),
+    [
+        ([purchase(f"t{n}") for n in range(26)], "EXCEEDED_MAX_ENTITIES"),
+        ([], "VALUE_REQUIRED"),
+        ([purchase(note="x" * 101)], "VALUE_OUT_OF_BOUNDS"),
+        (
+            [{**purchase(), "timestamp_micros": int((time.time() - 73 * 3600) * 1e6)}],
+            "VALUE_OUT_OF_BOUNDS",
+        ),
+        ([{"name": "x", "params": {f"p{n}": n for n in range(26)}}], "EXCEEDED_MAX_ENTITIES"),
+        ([{"name": "x" * 41}], "NAME_INVALID"),
+    ],
+)
 def test_limits_are_checked(
     ga4: tuple[FlaskClient, SandboxState], events: list[Any], code: str
 ) -> None:

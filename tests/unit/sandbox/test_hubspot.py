@@ -40,8 +40,11 @@ def hubspot() -> tuple[FlaskClient, SandboxState]:
 
 
 def person(email: str, trace: str | None = None, **properties: str) -> dict[str, Any]:
-    found: dict[str, Any] = {"idProperty": "email", "id": email,
-                             "properties": {"email": email, **properties}}  # fmt: skip
+    found: dict[str, Any] = {
+        "idProperty": "email",
+        "id": email,
+        "properties": {"email": email, **properties},
+    }
     if trace is not None:
         found["objectWriteTraceId"] = trace
     return found
@@ -64,8 +67,13 @@ def test_an_upsert_creates_then_updates_one_contact_per_address(
     hubspot: tuple[FlaskClient, SandboxState],
 ) -> None:
     client, state = hubspot
-    first = client.post(PATH, headers=AUTH, json={"inputs": [
-        person("Ada@Example.com", "0", firstname="Ada", lifecyclestage="customer")]})  # fmt: skip
+    first = client.post(
+        PATH,
+        headers=AUTH,
+        json={
+            "inputs": [person("Ada@Example.com", "0", firstname="Ada", lifecyclestage="customer")]
+        },
+    )
     again = client.post(
         PATH, headers=AUTH, json={"inputs": [person("ada@example.com", lastname="L")]}
     )
@@ -86,7 +94,9 @@ def test_an_upsert_creates_then_updates_one_contact_per_address(
         "links",
     }
     assert state.summary()["providers"]["hubspot"] == {
-        "effects": {"contact.created": 1, "contact.updated": 1}, "duplicates": {}}  # fmt: skip
+        "effects": {"contact.created": 1, "contact.updated": 1},
+        "duplicates": {},
+    }
 
 
 def test_the_dated_api_path_is_served_too(hubspot: tuple[FlaskClient, SandboxState]) -> None:
@@ -120,8 +130,11 @@ def test_with_trace_ids_an_invalid_input_is_a_207_and_the_rest_is_written(
     hubspot: tuple[FlaskClient, SandboxState],
 ) -> None:
     client, state = hubspot
-    inputs = [person("ada@example.com", "0"), person("not-an-address", "1"),
-              person("grace@example.org", "2", lifecyclestage="boss")]  # fmt: skip
+    inputs = [
+        person("ada@example.com", "0"),
+        person("not-an-address", "1"),
+        person("grace@example.org", "2", lifecyclestage="boss"),
+    ]
 
     response = client.post(PATH, headers=AUTH, json={"inputs": inputs})
 

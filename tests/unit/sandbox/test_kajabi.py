@@ -41,8 +41,13 @@ def test_the_token_endpoint_and_the_api_refuse_like_kajabi(client: FlaskClient) 
 
 
 def contact(client: FlaskClient, auth: dict[str, str], email: str, site: str = "2") -> Any:
-    body = {"data": {"type": "contacts", "attributes": {"name": "Ada", "email": email},
-                     "relationships": {"site": {"data": {"type": "sites", "id": site}}}}}  # fmt: skip
+    body = {
+        "data": {
+            "type": "contacts",
+            "attributes": {"name": "Ada", "email": email},
+            "relationships": {"site": {"data": {"type": "sites", "id": site}}},
+        }
+    }
     return client.post("/kajabi/v1/contacts", json=body, headers=auth)
 
 
@@ -74,8 +79,9 @@ def test_granting_a_held_offer_is_a_duplicate_and_revoking_affects_active_offers
     client.post(path, json=grant, headers=auth)
     assert state.summary()["providers"]["kajabi"]["duplicates"] == {"offer.granted": 1}
     assert state.store("kajabi", "emails") == {}
-    customer = json.loads(client.get("/kajabi/v1/customers", query_string={"filter[search]": "a@"},
-                                     headers=auth).data)["data"][0]  # fmt: skip
+    customer = json.loads(
+        client.get("/kajabi/v1/customers", query_string={"filter[search]": "a@"}, headers=auth).data
+    )["data"][0]
     offers = f"/kajabi/v1/customers/{customer['id']}/relationships/offers"
     revoke = {"data": [{"type": "offers", "id": "9001"}]}
     assert json.loads(client.delete(offers, json=revoke, headers=auth).data)["data"] == []

@@ -51,8 +51,10 @@ def test_a_429_is_plain_text_retry_later_without_retry_after(
     state.faults["kit"] = Fault(status=429)
     response = subscribe(client)
     assert (response.status_code, response.mimetype, response.get_data(as_text=True)) == (
-        429, "text/plain", "Retry later",
-    )  # fmt: skip
+        429,
+        "text/plain",
+        "Retry later",
+    )
     assert "Retry-After" not in response.headers
 
 
@@ -71,8 +73,9 @@ def test_create_is_an_upsert_that_never_changes_the_state(
     )
     assert subscribe(client, "not-an-address").json == {"errors": ["Email address is invalid"]}
     assert state.summary()["providers"]["kit"] == {
-        "effects": {"subscriber.created": 1, "subscriber.unsubscribed": 1}, "duplicates": {},
-    }  # fmt: skip
+        "effects": {"subscriber.created": 1, "subscriber.unsubscribed": 1},
+        "duplicates": {},
+    }
 
 
 def test_the_subscriber_list_shows_active_ones_unless_asked(client: FlaskClient) -> None:
@@ -122,22 +125,40 @@ def test_tagging_is_idempotent_in_kit_and_needs_an_existing_subscriber(
         client.post(path, json={"email_address": "ada@example.com"}, headers=AUTH).status_code
         == 200
     )
-    assert client.post("/kit/v4/tags/9999/subscribers", json={"email_address": "ada@example.com"},
-                       headers=AUTH).status_code == 404  # fmt: skip
+    assert (
+        client.post(
+            "/kit/v4/tags/9999/subscribers", json={"email_address": "ada@example.com"}, headers=AUTH
+        ).status_code
+        == 404
+    )
     assert state.summary()["providers"]["kit"]["effects"]["subscriber.tagged"] == 1
     assert state.summary()["providers"]["kit"]["duplicates"] == {}
 
 
 def source() -> SourceConfig:
     return SourceConfig(
-        name="kit", provider="kit", signing_secrets=(SECRET,), api_base=None, tolerance_seconds=300,
-        on_unknown_fields="reject", max_body_bytes=100_000, enabled=True, options={},
-    )  # fmt: skip
+        name="kit",
+        provider="kit",
+        signing_secrets=(SECRET,),
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="reject",
+        max_body_bytes=100_000,
+        enabled=True,
+        options={},
+    )
 
 
 def test_a_control_delivery_is_signed_like_kit_and_meets_the_contract(client: FlaskClient) -> None:
-    made = client.post("/_sandbox/kit/webhooks", json={"event": "subscriber.tag_added", "email": "ada@example.com",
-                                                       "tag": "vip", "secret": SECRET}).json  # fmt: skip
+    made = client.post(
+        "/_sandbox/kit/webhooks",
+        json={
+            "event": "subscriber.tag_added",
+            "email": "ada@example.com",
+            "tag": "vip",
+            "secret": SECRET,
+        },
+    ).json
     body = made["body"].encode()
     request = SignedRequest(body, made["headers"], {}, time.time())
     assert SCHEME.verify(source(), request).secret_index == 0
@@ -152,12 +173,16 @@ def test_a_control_delivery_is_signed_like_kit_and_meets_the_contract(client: Fl
 def test_control_helpers_change_the_account_and_send_legacy_or_bulk_bodies(
     client: FlaskClient,
 ) -> None:
-    legacy = client.post("/_sandbox/kit/webhooks", json={"event": "subscriber.unsubscribed",
-                                                         "email": "ada@example.com", "legacy": True}).json  # fmt: skip
+    legacy = client.post(
+        "/_sandbox/kit/webhooks",
+        json={"event": "subscriber.unsubscribed", "email": "ada@example.com", "legacy": True},
+    ).json
     assert json.loads(legacy["body"])["subscriber"]["state"] == "cancelled"
     assert "X-Kit-Signature" not in legacy["headers"]
-    bulk = client.post("/_sandbox/kit/webhooks", json={"event": "subscriber.activated",
-                                                       "emails": ["a@example.com", "b@example.com"]}).json  # fmt: skip
+    bulk = client.post(
+        "/_sandbox/kit/webhooks",
+        json={"event": "subscriber.activated", "emails": ["a@example.com", "b@example.com"]},
+    ).json
     events = json.loads(bulk["body"])["events"]
     assert [e["data"]["subscriber"]["email_address"] for e in events] == [
         "a@example.com",

@@ -30,8 +30,9 @@ def client(state: SandboxState) -> FlaskClient:
 
 
 def hook(client: FlaskClient, kind: str, **spec: str) -> dict[str, object]:
-    response = client.post(f"/_sandbox/mailchimp/lists/list0001/webhooks/{kind}",
-                           json={"email": EMAIL, **spec})  # fmt: skip
+    response = client.post(
+        f"/_sandbox/mailchimp/lists/list0001/webhooks/{kind}", json={"email": EMAIL, **spec}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json["content_type"] == "application/x-www-form-urlencoded"
     return SOURCE.parse(response.json["body"].encode())  # type: ignore[no-any-return]

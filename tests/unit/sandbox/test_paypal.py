@@ -35,8 +35,11 @@ def basic(client_id: str = "client-1", secret: str = SECRET) -> dict[str, str]:
 
 
 def token(client: FlaskClient, client_id: str = "client-1") -> dict[str, str]:
-    answer = client.post("/paypal/v1/oauth2/token", headers=basic(client_id),
-                         data={"grant_type": "client_credentials"})  # fmt: skip
+    answer = client.post(
+        "/paypal/v1/oauth2/token",
+        headers=basic(client_id),
+        data={"grant_type": "client_credentials"},
+    )
     assert answer.status_code == 200, answer.json
     return {"Authorization": f"Bearer {answer.json['access_token']}"}
 
@@ -49,19 +52,24 @@ def control(client: FlaskClient, path: str, body: dict[str, Any] | None = None) 
 
 
 def purchase(client: FlaskClient, **spec: Any) -> dict[str, Any]:
-    return control(client, "purchases", {"email": "ada@example.com", "name": "Ada Lovelace",
-                                         "webhook_id": WEBHOOK_ID, **spec})  # fmt: skip
+    return control(
+        client,
+        "purchases",
+        {"email": "ada@example.com", "name": "Ada Lovelace", "webhook_id": WEBHOOK_ID, **spec},
+    )
 
 
 def postback(webhook: dict[str, Any], **changes: Any) -> dict[str, Any]:
     headers = webhook["headers"]
     request = {
-        "auth_algo": headers["PAYPAL-AUTH-ALGO"], "cert_url": headers["PAYPAL-CERT-URL"],
+        "auth_algo": headers["PAYPAL-AUTH-ALGO"],
+        "cert_url": headers["PAYPAL-CERT-URL"],
         "transmission_id": headers["PAYPAL-TRANSMISSION-ID"],
         "transmission_sig": headers["PAYPAL-TRANSMISSION-SIG"],
-        "transmission_time": headers["PAYPAL-TRANSMISSION-TIME"], "webhook_id": WEBHOOK_ID,
+        "transmission_time": headers["PAYPAL-TRANSMISSION-TIME"],
+        "webhook_id": WEBHOOK_ID,
         "webhook_event": json.loads(webhook["body"]),
-    }  # fmt: skip
+    }
     request.update(changes)
     return {k: v for k, v in request.items() if v is not None}
 
@@ -74,8 +82,9 @@ def verify(client: FlaskClient, request: dict[str, Any]) -> Any:
 
 
 def test_client_credentials_get_a_bearer_token_shaped_like_paypals(client: FlaskClient) -> None:
-    answer = client.post("/paypal/v1/oauth2/token", headers=basic(),
-                         data={"grant_type": "client_credentials"})  # fmt: skip
+    answer = client.post(
+        "/paypal/v1/oauth2/token", headers=basic(), data={"grant_type": "client_credentials"}
+    )
     assert answer.status_code == 200
     assert set(answer.json) == {
         "scope",
@@ -89,13 +98,16 @@ def test_client_credentials_get_a_bearer_token_shaped_like_paypals(client: Flask
     assert answer.json["expires_in"] == 32400
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic !!!"}, basic(secret=""),
-                                     {"Authorization": "Bearer abc"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Basic !!!"}, basic(secret=""), {"Authorization": "Bearer abc"}],
+)
 def test_missing_or_bad_client_credentials_are_401_invalid_client(
     client: FlaskClient, headers: dict[str, str]
 ) -> None:
-    answer = client.post("/paypal/v1/oauth2/token", headers=headers,
-                         data={"grant_type": "client_credentials"})  # fmt: skip
+    answer = client.post(
+        "/paypal/v1/oauth2/token", headers=headers, data={"grant_type": "client_credentials"}
+    )
     assert answer.status_code == 401
     assert answer.json == {
         "error": "invalid_client",
@@ -124,8 +136,11 @@ def test_revoking_a_client_voids_its_tokens_and_refuses_new_ones(client: FlaskCl
     bearer = token(client, "client-9")
     control(client, "clients/client-9/revoke")
     assert client.post(VERIFY, json={}, headers=bearer).status_code == 401
-    answer = client.post("/paypal/v1/oauth2/token", headers=basic("client-9"),
-                         data={"grant_type": "client_credentials"})  # fmt: skip
+    answer = client.post(
+        "/paypal/v1/oauth2/token",
+        headers=basic("client-9"),
+        data={"grant_type": "client_credentials"},
+    )
     assert answer.status_code == 401
 
 
@@ -137,8 +152,14 @@ def test_the_webhook_is_signed_sha256withrsa_over_paypals_message(client: FlaskC
     headers = webhook["headers"]
     cert_path = headers["PAYPAL-CERT-URL"].split("localhost", 1)[1]
     certificate = x509.load_pem_x509_certificate(client.get(cert_path).data)
-    message = "|".join([headers["PAYPAL-TRANSMISSION-ID"], headers["PAYPAL-TRANSMISSION-TIME"],
-                        WEBHOOK_ID, str(zlib.crc32(webhook["body"].encode()))])  # fmt: skip
+    message = "|".join(
+        [
+            headers["PAYPAL-TRANSMISSION-ID"],
+            headers["PAYPAL-TRANSMISSION-TIME"],
+            WEBHOOK_ID,
+            str(zlib.crc32(webhook["body"].encode())),
+        ]
+    )
     signature = base64.b64decode(headers["PAYPAL-TRANSMISSION-SIG"])
     # raises InvalidSignature unless the sandbox signed exactly this message
     certificate.public_key().verify(
@@ -159,15 +180,18 @@ def tampered(webhook: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.parametrize("change", [
-    lambda w: {"webhook_event": tampered(w)},
-    lambda w: {"webhook_id": "9XL90610J3647323C"},
-    lambda w: {"transmission_id": "69cd13f0-d67a-11e5-baa3-778b53f4ae55"},
-    lambda w: {"transmission_time": "2016-02-18T20:01:35Z"},
-    lambda w: {"auth_algo": "SHA1withRSA"},
-    lambda w: {"cert_url": "https://api.paypal.com/v1/notifications/certs/CERT-unknown"},
-    lambda w: {"transmission_sig": base64.b64encode(b"x" * 256).decode()},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda w: {"webhook_event": tampered(w)},
+        lambda w: {"webhook_id": "9XL90610J3647323C"},
+        lambda w: {"transmission_id": "69cd13f0-d67a-11e5-baa3-778b53f4ae55"},
+        lambda w: {"transmission_time": "2016-02-18T20:01:35Z"},
+        lambda w: {"auth_algo": "SHA1withRSA"},
+        lambda w: {"cert_url": "https://api.paypal.com/v1/notifications/certs/CERT-unknown"},
+        lambda w: {"transmission_sig": base64.b64encode(b"x" * 256).decode()},
+    ],
+)
 def test_anything_changed_after_signing_is_failure_with_http_200(
     client: FlaskClient, change: Any
 ) -> None:
@@ -183,15 +207,18 @@ def test_another_events_signature_does_not_verify_this_one(client: FlaskClient) 
     assert verify(client, request).json == {"verification_status": "FAILURE"}
 
 
-@pytest.mark.parametrize("change,field,issue", [
-    ({"webhook_id": None}, "/webhook_id", "MISSING_REQUIRED_PARAMETER"),
-    ({"webhook_id": "WH-has-dashes"}, "/webhook_id", "INVALID_PARAMETER_SYNTAX"),
-    ({"auth_algo": "SHA256-RSA"}, "/auth_algo", "INVALID_PARAMETER_SYNTAX"),
-    ({"transmission_id": "x" * 51}, "/transmission_id", "INVALID_STRING_MAX_LENGTH"),
-    ({"transmission_time": "yesterday"}, "/transmission_time", "INVALID_PARAMETER_SYNTAX"),
-    ({"transmission_sig": 12}, "/transmission_sig", "INVALID_PARAMETER_SYNTAX"),
-    ({"webhook_event": None}, "/webhook_event", "MISSING_REQUIRED_PARAMETER"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,field,issue",
+    [
+        ({"webhook_id": None}, "/webhook_id", "MISSING_REQUIRED_PARAMETER"),
+        ({"webhook_id": "WH-has-dashes"}, "/webhook_id", "INVALID_PARAMETER_SYNTAX"),
+        ({"auth_algo": "SHA256-RSA"}, "/auth_algo", "INVALID_PARAMETER_SYNTAX"),
+        ({"transmission_id": "x" * 51}, "/transmission_id", "INVALID_STRING_MAX_LENGTH"),
+        ({"transmission_time": "yesterday"}, "/transmission_time", "INVALID_PARAMETER_SYNTAX"),
+        ({"transmission_sig": 12}, "/transmission_sig", "INVALID_PARAMETER_SYNTAX"),
+        ({"webhook_event": None}, "/webhook_event", "MISSING_REQUIRED_PARAMETER"),
+    ],
+)
 def test_bad_input_is_400_with_paypals_validation_error_body(
     client: FlaskClient, change: dict[str, Any], field: str, issue: str
 ) -> None:
@@ -251,8 +278,10 @@ def test_a_purchase_makes_an_order_and_a_capture_that_point_at_each_other(
     assert order["payment_source"]["paypal"]["email_address"] == "ada@example.com"
 
 
-@pytest.mark.parametrize("currency,amount,value", [("JPY", "1500", "1500"), ("KWD", "1.25", "1.250"),
-                                                   ("USD", "7", "7.00")])  # fmt: skip
+@pytest.mark.parametrize(
+    "currency,amount,value",
+    [("JPY", "1500", "1500"), ("KWD", "1.25", "1.250"), ("USD", "7", "7.00")],
+)
 def test_amounts_carry_exactly_the_currencys_decimals(
     client: FlaskClient, currency: str, amount: str, value: str
 ) -> None:

@@ -34,8 +34,9 @@ def test_a_message_is_ok_and_recorded(client: FlaskClient, state: SandboxState) 
     messages = client.get("/_sandbox/slack/messages").json["messages"]
     assert messages == {"XsandboxSecret01": ["hello"]}
     assert state.summary()["providers"]["slack"] == {
-        "effects": {"message.posted": 1}, "duplicates": {},
-    }  # fmt: skip
+        "effects": {"message.posted": 1},
+        "duplicates": {},
+    }
 
 
 def test_the_same_message_twice_shows_as_a_duplicate(

@@ -34,9 +34,14 @@ def test_a_rate_limited_answer_carries_teachables_headers(client: FlaskClient) -
     client.put("/_sandbox/faults/teachable", json={"status": 429})
     response = client.get("/teachable/v1/users", headers=KEY)
     assert (response.status_code, response.json) == (429, {"message": "API rate limit exceeded"})
-    assert {h: response.headers[h] for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")} == {
-        "RateLimit-Limit": "360", "RateLimit-Remaining": "0", "RateLimit-Reset": "1",
-    }  # fmt: skip
+    assert {
+        h: response.headers[h]
+        for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+    } == {
+        "RateLimit-Limit": "360",
+        "RateLimit-Remaining": "0",
+        "RateLimit-Reset": "1",
+    }
 
 
 def test_users_are_unique_by_email_and_enrolling_twice_is_a_recorded_duplicate(

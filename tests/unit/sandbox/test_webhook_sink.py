@@ -34,9 +34,12 @@ def signed(
 ) -> dict[str, str]:
     """Headers made by the reference library, as any Standard Webhooks sender would send them."""
     stamp = datetime.fromtimestamp(at or time.time(), tz=UTC)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(stamp.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, stamp, BODY),
-            "Content-Type": "application/json"}  # fmt: skip
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, stamp, BODY),
+        "Content-Type": "application/json",
+    }
 
 
 def post(client: FlaskClient, headers: dict[str, str], name: str = "orders") -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -55,8 +58,9 @@ def test_the_same_webhook_id_twice_is_a_duplicate(client: FlaskClient, state: Sa
     post(client, signed())
     assert post(client, signed(at=time.time() + 1)) == (200, {"received": True, "duplicate": True})
     assert state.summary()["providers"]["webhook_sink"] == {
-        "effects": {"delivery.received": 1}, "duplicates": {"delivery.received": 1},
-    }  # fmt: skip
+        "effects": {"delivery.received": 1},
+        "duplicates": {"delivery.received": 1},
+    }
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,16 @@ from receivers.schemes.base import SignatureError, SignedRequest, Verified
 
 BODY = (Path(__file__).parents[3] / "fixtures" / "acuity" / "scheduled.form").read_bytes()
 SOURCE = SourceConfig(
-    name="acuity", provider="acuity", signing_secrets=("api-key-current", "api-key-previous"),
-    api_base="https://acuityscheduling.com/api/v1", tolerance_seconds=300,
-    on_unknown_fields="warn", max_body_bytes=262144, enabled=True, options={},
-)  # fmt: skip
+    name="acuity",
+    provider="acuity",
+    signing_secrets=("api-key-current", "api-key-previous"),
+    api_base="https://acuityscheduling.com/api/v1",
+    tolerance_seconds=300,
+    on_unknown_fields="warn",
+    max_body_bytes=262144,
+    enabled=True,
+    options={},
+)
 
 
 def digest(key: str, body: bytes = BODY) -> bytes:

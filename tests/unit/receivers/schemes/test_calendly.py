@@ -20,10 +20,16 @@ from receivers.schemes.base import SignatureError, SignedRequest, Verified
 
 BODY = (Path(__file__).parents[3] / "fixtures" / "calendly" / "invitee.created.json").read_bytes()
 SOURCE = SourceConfig(
-    name="calendly", provider="calendly", signing_secrets=("key-current", "key-previous"),
-    api_base="https://api.calendly.com", tolerance_seconds=180, on_unknown_fields="warn",
-    max_body_bytes=262144, enabled=True, options={},
-)  # fmt: skip
+    name="calendly",
+    provider="calendly",
+    signing_secrets=("key-current", "key-previous"),
+    api_base="https://api.calendly.com",
+    tolerance_seconds=180,
+    on_unknown_fields="warn",
+    max_body_bytes=262144,
+    enabled=True,
+    options={},
+)
 NOW = 1_790_000_000.0
 
 

@@ -23,17 +23,26 @@ SECRETS = ("new-secret", "old-secret")
 
 def source(**options: Any) -> SourceConfig:
     return SourceConfig(
-        name="app", provider="generic_hmac", signing_secrets=SECRETS, api_base=None,
-        tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000, enabled=True,
+        name="app",
+        provider="generic_hmac",
+        signing_secrets=SECRETS,
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=1000,
+        enabled=True,
         options=GenericHmacOptions().load(options),
-    )  # fmt: skip
+    )
 
 
 GITHUB = source(signature_header="X-Hub-Signature-256", prefix="sha256=")
 STAMPED = source(
-    signature_header="X-Signature", algorithm="sha512", encoding="base64",
-    signed="timestamp.body", timestamp_header="X-Signature-Timestamp",
-)  # fmt: skip
+    signature_header="X-Signature",
+    algorithm="sha512",
+    encoding="base64",
+    signed="timestamp.body",
+    timestamp_header="X-Signature-Timestamp",
+)
 
 
 def github_signature(secret: str, body: bytes = BODY) -> str:
@@ -105,8 +114,10 @@ def test_a_missing_timestamp_is_refused() -> None:
 
 def test_a_body_only_signature_does_not_pass_as_timestamped() -> None:
     digest = hmac.new(b"new-secret", BODY, hashlib.sha512).digest()
-    headers = {"X-Signature": base64.b64encode(digest).decode(),
-               "X-Signature-Timestamp": str(int(time.time()))}  # fmt: skip
+    headers = {
+        "X-Signature": base64.b64encode(digest).decode(),
+        "X-Signature-Timestamp": str(int(time.time())),
+    }
     assert refused(STAMPED, headers) == "bad_signature"
 
 

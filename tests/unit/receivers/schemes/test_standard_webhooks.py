@@ -20,9 +20,16 @@ CURRENT = "whsec_" + base64.b64encode(b"current-secret-of-32-bytes-long!").decod
 PREVIOUS = "whsec_" + base64.b64encode(b"previous-secret-of-32-bytes-lng!").decode()
 OTHER = "whsec_" + base64.b64encode(b"somebody-elses-secret-32-bytes!!").decode()
 SOURCE = SourceConfig(
-    name="sw", provider="standard_webhooks", signing_secrets=(CURRENT, PREVIOUS), api_base=None,
-    tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000, enabled=True, options={},
-)  # fmt: skip
+    name="sw",
+    provider="standard_webhooks",
+    signing_secrets=(CURRENT, PREVIOUS),
+    api_base=None,
+    tolerance_seconds=300,
+    on_unknown_fields="warn",
+    max_body_bytes=1000,
+    enabled=True,
+    options={},
+)
 BODY = b'{"id":"ord_1","type":"purchase.completed","occurred_at":"2026-03-01T12:00:00Z","data":{}}'
 MSG_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 
@@ -53,9 +60,11 @@ def test_what_the_library_signs_we_accept() -> None:
 def test_what_we_sign_the_library_accepts() -> None:
     headers = standard_webhooks_headers(PREVIOUS, MSG_ID, int(time.time()), BODY)
     assert Webhook(PREVIOUS).verify(BODY, headers) == {
-        "id": "ord_1", "type": "purchase.completed", "occurred_at": "2026-03-01T12:00:00Z",
+        "id": "ord_1",
+        "type": "purchase.completed",
+        "occurred_at": "2026-03-01T12:00:00Z",
         "data": {},
-    }  # fmt: skip
+    }
     with pytest.raises(WebhookVerificationError):
         Webhook(OTHER).verify(BODY, headers)
 

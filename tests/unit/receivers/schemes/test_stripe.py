@@ -13,9 +13,16 @@ from receivers.schemes.base import SignatureError, SignedRequest, Verified
 from receivers.schemes.stripe import SCHEME
 
 SOURCE = SourceConfig(
-    name="stripe", provider="stripe", signing_secrets=("whsec_new", "whsec_old"), api_base=None,
-    tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000, enabled=True, options={},
-)  # fmt: skip
+    name="stripe",
+    provider="stripe",
+    signing_secrets=("whsec_new", "whsec_old"),
+    api_base=None,
+    tolerance_seconds=300,
+    on_unknown_fields="warn",
+    max_body_bytes=1000,
+    enabled=True,
+    options={},
+)
 BODY = b'{"id": "evt_1", "object": "event", "type": "checkout.session.completed"}'
 
 

@@ -15,10 +15,16 @@ BODY = b'[{"type":"Enrollment.completed","id":1,"hook_event_id":2}]'
 
 def source(**options: str) -> SourceConfig:
     return SourceConfig(
-        name="teachable", provider="teachable", signing_secrets=("s3cret-new", "s3cret-old"),
-        api_base=None, tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000,
-        enabled=True, options={"signature_header": None, "signature_encoding": "hex", **options},
-    )  # fmt: skip
+        name="teachable",
+        provider="teachable",
+        signing_secrets=("s3cret-new", "s3cret-old"),
+        api_base=None,
+        tolerance_seconds=300,
+        on_unknown_fields="warn",
+        max_body_bytes=1000,
+        enabled=True,
+        options={"signature_header": None, "signature_encoding": "hex", **options},
+    )
 
 
 def check(src: SourceConfig, headers: dict[str, str], query: dict[str, str]) -> Verified:

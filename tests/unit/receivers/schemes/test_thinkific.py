@@ -14,9 +14,16 @@ from receivers.schemes import scheme
 from receivers.schemes.base import SignatureError, SignedRequest, Verified
 
 SOURCE = SourceConfig(
-    name="thinkific", provider="thinkific", signing_secrets=("key_new", "key_old"), api_base=None,
-    tolerance_seconds=300, on_unknown_fields="warn", max_body_bytes=1000, enabled=True, options={},
-)  # fmt: skip
+    name="thinkific",
+    provider="thinkific",
+    signing_secrets=("key_new", "key_old"),
+    api_base=None,
+    tolerance_seconds=300,
+    on_unknown_fields="warn",
+    max_body_bytes=1000,
+    enabled=True,
+    options={},
+)
 BODY = b'{"id":"20190131191810790022472","resource":"enrollment","action":"completed"}'
 
 
