@@ -1,8 +1,11 @@
-"""`stackwire`: the one command an operator types.
+"""`stackwire`: the one command an operator types, and the composition root of the product.
 
-`up` starts everything; `worker`, `beat`, `flower`, `sandbox`, `receiver` start one part (what
-`up` and docker-compose run); `simulate` plays a provider; `dlq` and `destinations` are the
-operator's levers; `check-config` validates a config file without starting anything.
+`worker`, `beat`, `flower`, `receiver` start one part (what docker-compose and `stackwire up` run);
+`dlq` and `destinations` are the operator's levers; `check-config` validates a config file without
+starting anything. Each command imports what it needs (Celery, the tasks) when it runs, so
+`stackwire --help` loads neither. Commands of installed extensions (the development checkout's
+`up`, `sandbox`, `simulate`, `bench`) join through the `stackwire.commands` entry points, the way
+Celery's own `celery.commands` and Flask's `flask.commands` work: the product never imports them.
 """
 
 from __future__ import annotations
@@ -10,47 +13,57 @@ from __future__ import annotations
 import json
 import os
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
 
-from pipeline.config import Config, ConfigError, load_config
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.errors import ConfigError
+from pipeline.keys import LANES
 from pipeline.settings import Settings
-from schemas.config import LANES
 
 
-def _settings() -> Settings:
+def load_settings() -> Settings:
     return Settings.from_env()
 
 
-def _config(settings: Settings) -> Config:
+def load_checked_config(settings: Settings) -> Config:
     try:
         return load_config(settings.config_path, settings.env)
     except ConfigError as exc:
         raise click.ClickException(f"config error in {settings.config_path}: {exc}") from None
 
 
-@click.group()
+class StackwireGroup(click.Group):
+    """The product's commands plus those installed extensions declare as entry points."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_extension_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in _extension_commands():
+            command = _extension_commands()[cmd_name].load()
+            found = command if isinstance(command, click.Command) else None
+        return found
+
+
+def _extension_commands() -> dict[str, EntryPoint]:
+    return {point.name: point for point in entry_points(group="stackwire.commands")}
+
+
+@click.group(cls=StackwireGroup)
 def main() -> None:
     """Stackwire: webhooks in, exactly-once effects out."""
-
-
-@main.command()
-@click.option("--no-sandbox", is_flag=True, help="Do not start the provider sandbox.")
-def up(no_sandbox: bool) -> None:
-    """Start the whole system in the foreground (Ctrl-C stops it)."""
-    from pipeline.up import up as run_up
-
-    settings = _settings()
-    config = _config(settings)
-    sys.exit(run_up(settings, config, sandbox=not no_sandbox))
 
 
 @main.command("check-config")
 def check_config() -> None:
     """Validate the config file named by STACKWIRE_CONFIG."""
-    settings = _settings()
-    config = _config(settings)
+    settings = load_settings()
+    config = load_checked_config(settings)
     click.echo(
         f"{settings.config_path}: {len(config.sources)} sources, "
         f"{len(config.destinations)} destinations, {len(config.flows)} flows: valid"
@@ -60,9 +73,9 @@ def check_config() -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations."""
-    from pipeline.db import migrate as run_migrate
+    from pipeline.log.db import migrate as run_migrate
 
-    run_migrate(_settings())
+    run_migrate(load_settings())
     click.echo("migrations applied")
 
 
@@ -79,11 +92,11 @@ def migrate() -> None:
 )
 def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> None:
     """Run a Celery worker consuming one lane."""
-    from pipeline.celery_app import create_celery
     from pipeline.logging import configure_logging
+    from tasks.celery_app import create_celery
 
-    settings = _settings()
-    config = _config(settings)  # fail fast, with the key named, before Celery starts
+    settings = load_settings()
+    config = load_checked_config(settings)  # fail fast, with the key named, before Celery starts
     configure_logging(settings, component=f"worker-{lane}")
     if config.lanes[lane].nice:
         # under load the kernel serves payments and enrollments first; pool children inherit it
@@ -110,11 +123,11 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
 
 @main.command()
 def beat() -> None:
-    """Run Celery Beat with the schedule from tasks/schedule.py."""
-    from pipeline.celery_app import create_celery
+    """Run Celery Beat with the schedule from tasks/celery_app.py."""
     from pipeline.logging import configure_logging
+    from tasks.celery_app import create_celery
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings, component="beat")
     app = create_celery(settings)
     schedule = settings.data_dir.resolve() / "celerybeat-schedule"
@@ -125,31 +138,12 @@ def beat() -> None:
 @main.command()
 def flower() -> None:
     """Run Flower, Celery's monitoring UI."""
-    from pipeline.celery_app import create_celery
+    from tasks.celery_app import create_celery
 
-    settings = _settings()
+    settings = load_settings()
     app = create_celery(settings)
     address = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
     app.start(["flower", f"--port={settings.flower_port}", f"--address={address}"])
-
-
-@main.command()
-@click.option("--port", type=int, default=None, help="Defaults to SANDBOX_PORT (8100).")
-def sandbox(port: int | None) -> None:
-    """Serve the provider sandbox (every emulated provider API) on one port."""
-    settings = _settings()
-    os.environ["SANDBOX_PORT"] = str(port or settings.sandbox_port)
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:pipeline.sandbox.gunicorn_conf",
-            "pipeline.sandbox.app:create_sandbox_app()",
-        ],
-    )
 
 
 @main.command()
@@ -168,73 +162,6 @@ def receiver() -> None:
     )
 
 
-@main.command()
-@click.option(
-    "--scenario", type=click.Choice(["purchases"]), default="purchases", show_default=True
-)
-@click.option("--count", type=int, default=50, show_default=True)
-@click.option(
-    "--rate", type=float, default=0.0, help="Webhooks per second; 0 = as fast as possible."
-)
-@click.option("--concurrency", type=int, default=8, show_default=True)
-@click.option(
-    "--redeliver",
-    type=float,
-    default=0.2,
-    show_default=True,
-    help="Share of webhooks delivered a second time, shuffled.",
-)
-@click.option("--source", default="stripe", show_default=True, help="The config source to send to.")
-@click.option("--price", default=None, help="Stripe price id; defaults to the first in [products].")
-def simulate(
-    *,
-    scenario: str,
-    count: int,
-    rate: float,
-    concurrency: int,
-    redeliver: float,
-    source: str,
-    price: str | None,
-) -> None:
-    """Play a provider: create purchases in the sandbox and send their signed webhooks."""
-    from pipeline import simulate as sim
-
-    settings = _settings()
-    config = _config(settings)
-    configured = config.sources.get(source)
-    if configured is None or configured.provider != "stripe":
-        raise click.ClickException(f"no Stripe source named {source!r} in the config")
-    report = sim.purchases(
-        receiver_url=f"http://{settings.host}:{settings.port}",
-        sandbox_url=f"http://127.0.0.1:{settings.sandbox_port}",
-        source=source,
-        secret=configured.signing_secrets[0],
-        count=count,
-        rate=rate,
-        concurrency=concurrency,
-        redeliver=redeliver,
-        price=price or next(iter(config.products), "price_1PgafmB7WZ01zgkW6dKueIc5"),
-    )
-    click.echo(json.dumps(report.as_dict(), indent=2))
-
-
-@main.command()
-@click.option("--output", default="docs/benchmarks.md", show_default=True, help="Markdown report.")
-@click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every part.")
-def bench(output: str, quick: bool) -> None:
-    """Measure ingest, end-to-end throughput, scaling and lane isolation; write the report."""
-    from pathlib import Path
-
-    from pipeline.bench import report, run
-
-    sizes = run.Sizes.quick() if quick else run.Sizes()
-    results = run.run(sizes, lambda message: click.echo(f"bench | {message}"))
-    command = "make bench" if not quick else "stackwire bench --quick"
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(report.render(results, command))
-    click.echo(f"bench | report written to {output}")
-
-
 @main.group()
 def dlq() -> None:
     """Inspect and replay the dead-letter queue."""
@@ -245,9 +172,9 @@ def dlq() -> None:
 def dlq_list(show_all: bool) -> None:
     from sqlalchemy import text
 
-    from pipeline.db import create_db_engine
+    from pipeline.log.db import create_db_engine
 
-    engine = create_db_engine(_settings())
+    engine = create_db_engine(load_settings())
     query = (
         "SELECT id, event_id, delivery_id, step, failure_class, reason, status, created_at, error "
     )
@@ -260,7 +187,7 @@ def dlq_list(show_all: bool) -> None:
 @dlq.command("replay")
 @click.argument("dead_letter_ids", type=int, nargs=-1, required=True)
 def dlq_replay(dead_letter_ids: tuple[int, ...]) -> None:
-    from pipeline.deadletter import replay
+    from pipeline.delivery.deadletter import replay
 
     runtime = _runtime()
     for dead_letter_id in dead_letter_ids:
@@ -274,7 +201,7 @@ def destinations() -> None:
 
 @destinations.command("status")
 def destinations_status() -> None:
-    from pipeline import circuit
+    from pipeline.delivery.gates import circuit
 
     runtime = _runtime()
     for name in runtime.config.destinations:
@@ -284,7 +211,7 @@ def destinations_status() -> None:
 @destinations.command("pause")
 @click.argument("name")
 def destinations_pause(name: str) -> None:
-    from pipeline.holds import pause
+    from pipeline.delivery.gates.holds import pause
 
     runtime = _runtime()
     _known_destination(runtime.config, name)
@@ -295,7 +222,7 @@ def destinations_pause(name: str) -> None:
 @destinations.command("resume")
 @click.argument("name")
 def destinations_resume(name: str) -> None:
-    from pipeline.holds import resume
+    from pipeline.delivery.gates.holds import resume
 
     runtime = _runtime()
     _known_destination(runtime.config, name)
@@ -308,11 +235,11 @@ def _known_destination(config: Config, name: str) -> None:
 
 
 def _runtime() -> Any:
-    from pipeline.celery_app import create_celery
     from pipeline.runtime import Runtime
+    from tasks.celery_app import create_celery
 
-    settings = _settings()
-    return Runtime.build(settings, create_celery(settings), config=_config(settings))
+    settings = load_settings()
+    return Runtime.build(settings, create_celery(settings), config=load_checked_config(settings))
 
 
 if __name__ == "__main__":

@@ -99,3 +99,40 @@ def classify(exc: Exception, subject: str) -> PipelineError:
         reason="internal_error",
         failure_class=FailureClass.INTERNAL,
     )
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+class BadPayload(Exception):  # noqa: N818 - the receiver's vocabulary: a 400 with this code
+    """The body cannot be read as the provider's format; the receiver answers 400."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SignatureError(Exception):
+    """The request is not provably from the provider: the receiver answers 401."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DatabaseUnavailable(Exception):  # noqa: N818 - the receiver's vocabulary: answer 503
+    """PostgreSQL cannot take the event now; the provider must retry (503 + Retry-After)."""
+
+
+class Throttled(RetryableError):  # noqa: N818 - a condition, not a failure
+    """No token for a while (rate limit, or a 429 pause): the action is deferred, not failed."""
+
+    def __init__(self, destination: str, wait: float) -> None:
+        super().__init__(
+            f"{destination} is rate limited for {wait:.1f} s",
+            retry_after=wait,
+            reason="rate_limited",
+        )

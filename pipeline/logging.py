@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any
 
-from pipeline.http import redact
 from pipeline.settings import Settings
 
 log_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
@@ -93,3 +93,14 @@ def configure_logging(settings: Settings, *, component: str) -> None:
     )
     for noisy in quiet:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+_SECRETish = re.compile(r"\b(sk|rk|whsec|key|token|secret)_[A-Za-z0-9_]{6,}", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Masks e-mail addresses and key-like strings before anything is stored or logged."""
+    return _SECRETish.sub("[secret]", _EMAIL.sub("[email]", text))

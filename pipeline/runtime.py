@@ -16,10 +16,11 @@ import requests
 from celery import Celery
 from sqlalchemy import Engine
 
-from pipeline.config import Config, load_config
-from pipeline.db import create_db_engine
-from pipeline.dispatch import Publisher, publisher_for
-from pipeline.http import build_session
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.delivery.http import build_session
+from pipeline.flow.publish import Publisher, publisher_for
+from pipeline.log.db import create_db_engine
 from pipeline.settings import Settings
 
 Clock = Callable[[], float]

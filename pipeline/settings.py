@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).with_name("demo_config.toml")
+# a development checkout's demo config, wired to the sandbox; an installed product has no default
+# and names its file in STACKWIRE_CONFIG
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "devtools" / "demo_config.toml"
 
 
 @dataclass(frozen=True)

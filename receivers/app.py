@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from pipeline.celery_app import create_celery
-from pipeline.config import Config, load_config
-from pipeline.ingest import EventWriter
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.log.ingest import EventWriter
 from pipeline.logging import configure_logging
 from pipeline.settings import Settings
 from receivers import health, webhooks
 from receivers.errors import register_error_handlers
 from receivers.state import ReceiverState
+from tasks.celery_app import create_celery
 
 
 def create_app(

@@ -5,6 +5,8 @@ Threaded workers (gthread): each request is a short burst of CPU and two local r
 sync workers in `make bench` (docs/benchmarks.md).
 """
 
+from __future__ import annotations
+
 import os
 
 bind = f"{os.environ.get('STACKWIRE_HOST', '127.0.0.1')}:{os.environ.get('STACKWIRE_PORT', '8000')}"

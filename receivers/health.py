@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from redis.exceptions import RedisError
 
-from pipeline.db import pending_migrations
+from pipeline.log.db import pending_migrations
 from receivers.errors import error_response
 from receivers.state import receiver_state
 

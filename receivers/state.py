@@ -11,10 +11,11 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Engine
 
-from pipeline import dispatch
-from pipeline.config import Config
-from pipeline.db import create_db_engine
-from pipeline.ingest import EventWriter
+from pipeline import keys
+from pipeline.config.model import Config
+from pipeline.flow import publish
+from pipeline.log.db import create_db_engine
+from pipeline.log.ingest import EventWriter
 from pipeline.runtime import Clock, create_redis
 from pipeline.settings import Settings
 
@@ -28,7 +29,7 @@ class ReceiverState:
     clock: Clock = time.time
     _redis: redis.Redis | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
-    _publisher: dispatch.Publisher | None = field(default=None, repr=False)
+    _publisher: publish.Publisher | None = field(default=None, repr=False)
 
     def publish_verify(self, event_id: int, lane: str) -> bool:
         """After commit: queue verify. No publish retries in the request: the event is durable
@@ -36,12 +37,12 @@ class ReceiverState:
         skip_rate = self.settings.chaos_publish_failure_rate
         if skip_rate and random.random() < skip_rate:
             return False
-        return self.publisher.publish(dispatch.VERIFY, [event_id], lane)
+        return self.publisher.publish(keys.VERIFY, [event_id], lane)
 
     @property
-    def publisher(self) -> dispatch.Publisher:
+    def publisher(self) -> publish.Publisher:
         if self._publisher is None:
-            self._publisher = dispatch.publisher_for(
+            self._publisher = publish.publisher_for(
                 self.settings.effective_broker_url, self.celery, retry=False
             )
         return self._publisher

@@ -12,13 +12,12 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from pipeline.config import SourceConfig
-from pipeline.ingest import DatabaseUnavailable, IncomingEvent
-from pipeline.providers.base import BadPayload, Identified, SourceProvider
-from pipeline.providers.registry import source_provider
+from pipeline.config.model import SourceConfig
+from pipeline.errors import BadPayload, DatabaseUnavailable, SignatureError
+from pipeline.log.ingest import IncomingEvent
+from pipeline.providers.base import Identified, SourceProvider
+from pipeline.signatures.base import SignedRequest
 from receivers.errors import ApiError
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest
 from receivers.state import receiver_state
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def receive(source_name: str) -> Response:
     body = _read_body(source, provider)
     signed = SignedRequest(body, request.headers, request.args, state.clock())  # type: ignore[arg-type]
     try:
-        verified = scheme(provider.scheme).verify(source, signed)
+        verified = provider.signature.verify(source, signed)
         payload = provider.parse(body)
     except SignatureError as exc:
         raise ApiError(401, exc.code, exc.message) from None
@@ -94,10 +93,9 @@ def _identify(
 
 def _source(name: str) -> tuple[SourceConfig, SourceProvider]:
     source = receiver_state().config.sources.get(name)
-    provider = source_provider(source.provider) if source else None
-    if source is None or provider is None or not source.enabled:
+    if source is None or not source.enabled:
         raise ApiError(404, "unknown_source", f"No webhook source named {name!r} is configured.")
-    return source, provider
+    return source, source.provider
 
 
 def _answer_get(provider: SourceProvider) -> Response:

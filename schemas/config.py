@@ -20,7 +20,8 @@ from marshmallow import (
     validates_schema,
 )
 
-LANES = ("payments", "enrollments", "analytics")
+from pipeline.keys import LANES
+
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from pipeline import dispatch
-from pipeline.batching import flush as flush_destination
-from pipeline.deadletter import dead_letter_delivery
-from pipeline.delivery import attempt, retry_later
+from pipeline import keys
+from pipeline.delivery.attempt import attempt, retry_later
+from pipeline.delivery.batch import flush as flush_destination
+from pipeline.delivery.deadletter import dead_letter_delivery
+from pipeline.delivery.gates.holds import dead_letter_destination
 from pipeline.errors import PermanentError, RetryableError
-from pipeline.holds import dead_letter_destination
 from tasks.base import INFRASTRUCTURE_ERRORS, retry_infrastructure, runtime_of
 
 
-@shared_task(name=dispatch.DELIVER, bind=True)
+@shared_task(name=keys.DELIVER, bind=True)
 def deliver(self: Task, delivery_id: int) -> str:
     rt = runtime_of(self.app)
     try:
@@ -28,7 +28,7 @@ def deliver(self: Task, delivery_id: int) -> str:
         raise
 
 
-@shared_task(name=dispatch.FLUSH, bind=True)
+@shared_task(name=keys.FLUSH, bind=True)
 def flush(self: Task, destination: str) -> int:
     rt = runtime_of(self.app)
     try:

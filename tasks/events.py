@@ -6,20 +6,22 @@ from collections.abc import Callable
 
 from celery import Task, shared_task
 
-from pipeline import dispatch
-from pipeline.deadletter import fail_event
+from pipeline import keys
+from pipeline.delivery.deadletter import fail_event
 from pipeline.errors import RetryableError, classify
-from pipeline.processing import fetch_event, retry_step_later, verify_event
+from pipeline.flow.fetch import fetch_event
+from pipeline.flow.steps import retry_step_later
+from pipeline.flow.verify import verify_event
 from pipeline.runtime import Runtime
 from tasks.base import INFRASTRUCTURE_ERRORS, retry_infrastructure, runtime_of
 
 
-@shared_task(name=dispatch.VERIFY, bind=True)
+@shared_task(name=keys.VERIFY, bind=True)
 def verify(self: Task, event_id: int) -> str:
     return _run(self, "verify", verify_event, int(event_id))
 
 
-@shared_task(name=dispatch.FETCH, bind=True)
+@shared_task(name=keys.FETCH, bind=True)
 def fetch(self: Task, event_id: int) -> str:
     return _run(self, "fetch", fetch_event, int(event_id))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from pipeline.holds import probe_circuits as probe
-from pipeline.sweeper import sweep as sweep_log
+from pipeline.delivery.gates.holds import probe_circuits as probe
+from pipeline.flow.sweeper import sweep as sweep_log
 from tasks.base import INFRASTRUCTURE_ERRORS, runtime_of
 
 

@@ -10,51 +10,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl
 
 from marshmallow import Schema
 
-if TYPE_CHECKING:  # the config module imports the registry: types only, no import cycle
+from pipeline.errors import BadPayload
+from pipeline.log.events import StoredEvent
+
+if TYPE_CHECKING:  # the config holds provider objects: types only, no import cycle
     import redis
     import requests
 
-    from pipeline.config import Config, DestinationConfig, SourceConfig
+    from pipeline.config.model import Config, DestinationConfig, SourceConfig
+    from pipeline.signatures.base import SignatureScheme
 
 MAX_JSON_DEPTH = 32
-
-
-class BadPayload(Exception):  # noqa: N818 - the receiver's vocabulary: a 400 with this code
-    """The body cannot be read as the provider's format; the receiver answers 400."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
 class Identified:
     external_id: str
     provider_type: str
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event row as the tasks see it."""
-
-    id: int
-    source: str
-    provider: str
-    external_id: str
-    provider_type: str
-    lane: str
-    body: bytes
-    headers: Mapping[str, str]
-    received_at: datetime
-    status: str
-    fetched: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +117,7 @@ class SourceProvider:
     """Defaults for a webhook source; a provider module subclasses it and overrides what differs."""
 
     name: ClassVar[str]
-    scheme: ClassVar[str]
+    signature: ClassVar[SignatureScheme]
     body_format: ClassVar[str] = "json"
     # Mailchimp validates a new webhook URL with a GET and expects a 200
     answers_get: ClassVar[bool] = False

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.bench.system import SystemUnderTest, data_root
+from devtools.bench.system import SystemUnderTest, data_root
 
 ROWS: list[dict[str, Any]] = []
 PURCHASES = int(os.environ.get("CHAOS_PURCHASES", "1000"))

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from pipeline.bench import traffic
-from pipeline.bench.invariants import Verdict, check
-from pipeline.bench.loadgen import Request, send_until_accepted
-from pipeline.bench.system import BENCH_CONFIG, SystemUnderTest
-from pipeline.celery_app import create_celery
-from pipeline.deadletter import replay
+from devtools.bench import traffic
+from devtools.bench.invariants import Verdict, check
+from devtools.bench.loadgen import Request, send_until_accepted
+from devtools.bench.system import BENCH_CONFIG, SystemUnderTest
+from pipeline.delivery.deadletter import replay
+from pipeline.keys import LANES
 from pipeline.runtime import Runtime
-from schemas.config import LANES
+from tasks.celery_app import create_celery
 from tests.chaos.conftest import PURCHASES, record
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1800)]

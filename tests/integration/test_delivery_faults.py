@@ -8,9 +8,9 @@ from typing import Any
 
 import requests
 
-from pipeline import simulate
-from pipeline.deadletter import replay
-from pipeline.sandbox.state import Fault
+from devtools import simulate
+from devtools.sandbox.state import Fault
+from pipeline.delivery.deadletter import replay
 from tests.support.db import counts, rows, scalar
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import requests
 
-from pipeline import dispatch, simulate
-from pipeline.config import load_config
+from devtools import simulate
+from pipeline.config.load import load_config
+from pipeline.flow import publish
 from receivers.app import create_app
 from tests.support.db import counts, scalar
 from tests.support.servers import free_port
@@ -30,14 +31,14 @@ def test_a_publish_that_fails_after_commit_is_published_by_the_sweeper_once(
 ) -> None:
     # Given a broker publish that fails, after the commit, for every other webhook
     calls = itertools.count()
-    real_publish = dispatch.DirectPublisher.publish
+    real_publish = publish.DirectPublisher.publish
 
-    def flaky_publish(self: dispatch.DirectPublisher, *args: object, **kwargs: object) -> bool:
+    def flaky_publish(self: publish.DirectPublisher, *args: object, **kwargs: object) -> bool:
         if next(calls) % 2 == 0:
             return False  # as the publisher answers when the broker refused the message
         return real_publish(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dispatch.DirectPublisher, "publish", flaky_publish)
+    monkeypatch.setattr(publish.DirectPublisher, "publish", flaky_publish)
     # When 20 purchases arrive
     events = simulate.create_purchases(live.sandbox.url, 20, price=PRICE, amount=4900)
     report = simulate.send_all(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipeline import simulate
+from devtools import simulate
 from tests.support.db import counts
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline import simulate
+from devtools import simulate
 from tests.support.db import counts
 from tests.support.servers import reset_redis, truncate
 from tests.support.stack import Stack, build_stack

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from pipeline import simulate
+from devtools import simulate
 from tests.support.db import counts, rows
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET

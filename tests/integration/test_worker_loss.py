@@ -7,8 +7,8 @@ import time
 
 import psutil
 
-from pipeline import simulate
-from pipeline.sandbox.state import Fault
+from devtools import simulate
+from devtools.sandbox.state import Fault
 from tests.support.db import scalar
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
-from pipeline.db import migrate
-from pipeline.embedded import EmbeddedPostgres, EmbeddedRedis
+from devtools.local.embedded import EmbeddedPostgres, EmbeddedRedis
+from pipeline.log.db import migrate
 from pipeline.settings import Settings
 
 

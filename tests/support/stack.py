@@ -18,14 +18,14 @@ from typing import Any
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipeline.celery_app import create_celery
-from pipeline.config import load_config
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
+from pipeline.config.load import load_config
+from pipeline.keys import LANES
 from pipeline.runtime import Runtime
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
 from pipeline.settings import Settings
 from receivers.app import create_app
-from schemas.config import LANES
+from tasks.celery_app import create_celery
 from tests.support.servers import free_port
 
 CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "config"

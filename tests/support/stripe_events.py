@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.signing import timestamped_hmac_header
+from pipeline.signatures.timestamped_hmac import timestamped_hmac_header
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
 SECRET = "whsec_test_current"

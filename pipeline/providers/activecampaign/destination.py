@@ -26,10 +26,12 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields
 
+from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
-from pipeline.http import ApiClient
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
-from pipeline.providers.common import IdCache, names, require_email, tags_for
+from pipeline.providers.shared.contacts import names, require_email
+from pipeline.providers.shared.ids import IdCache
+from pipeline.providers.shared.products import tags_for
 
 API_PATH = "/api/3"
 SUBSCRIBED, UNSUBSCRIBED = "1", "2"

@@ -22,17 +22,13 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields
 
-from pipeline import canonical
-from pipeline.providers.base import (
-    BadPayload,
-    Fetched,
-    Identified,
-    SourceContext,
-    SourceProvider,
-    StoredEvent,
-    Verdict,
-)
-from pipeline.providers.common import body_id, validate_zone, wall_clock
+from pipeline.errors import BadPayload
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
+from pipeline.providers.shared import shape
+from pipeline.providers.shared.ids import body_id
+from pipeline.providers.shared.instants import validate_zone, wall_clock
+from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.activecampaign import CONTRACTS
 
 # type -> (canonical type, the contact's list status afterwards)
@@ -51,7 +47,7 @@ class ActiveCampaignSourceOptions(Schema):
 
 class ActiveCampaignSource(SourceProvider):
     name = "activecampaign"
-    scheme = "url_secret"
+    signature = UrlSecret()
     body_format = "form"
     stored_headers = ("Content-Type", "User-Agent")
     default_on_unknown_fields = "warn"  # the per-type field lists are not confirmed
@@ -82,13 +78,13 @@ class ActiveCampaignSource(SourceProvider):
         else:
             canonical_type, status = "subscriber.tagged", None
             list_id, about, tags = None, payload["tag"], [payload["tag"]]
-        return canonical.event(
+        return shape.event(
             canonical_type,
             key=f"activecampaign:{contact['id']}:{kind}:{about}:{payload['date_time']}",
             source=event.source,
             provider=self.name,
             occurred_at=self._when(ctx, payload),
-            contact=canonical.contact(
+            contact=shape.contact(
                 contact["email"],
                 first_name=contact.get("first_name") or None,
                 last_name=contact.get("last_name") or None,

@@ -3,10 +3,4 @@
 - `kit`: webhook endpoints (`/v4/webhook_endpoints`), signed with `X-Kit-Signature` (source.py);
 - `kit_legacy`: the legacy webhooks (`/v4/webhooks`), unsigned, one event per configured URL;
 - the destination `kit`: subscribe, tag, unsubscribe (destination.py).
-The registry reads `SOURCE` and `DESTINATION` from here.
 """
-
-from pipeline.providers.kit.destination import DESTINATION
-from pipeline.providers.kit.source import SOURCE
-
-__all__ = ["DESTINATION", "SOURCE"]

@@ -31,18 +31,14 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from pipeline import canonical
-from pipeline.errors import ContractError
-from pipeline.providers.base import (
-    BadPayload,
-    Fetched,
-    Identified,
-    SourceContext,
-    SourceProvider,
-    StoredEvent,
-    Verdict,
-)
-from pipeline.providers.common import body_id, wall_clock
+from pipeline.errors import BadPayload, ContractError
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
+from pipeline.providers.shared import shape
+from pipeline.providers.shared.ids import body_id
+from pipeline.providers.shared.instants import wall_clock
+from pipeline.signatures.timestamped_hmac import TimestampedHmac
+from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.kit import CONTRACTS, LegacySubscriberV1
 
 # Kit's type -> the canonical type; the subscription-state ones share one ordering key
@@ -72,13 +68,13 @@ def subscriber_event(
     *,
     tags: list[str],
 ) -> dict[str, Any]:
-    return canonical.event(
+    return shape.event(
         canonical_type,
         key=key,
         source=event.source,
         provider=event.provider,
         occurred_at=when,
-        contact=canonical.contact(
+        contact=shape.contact(
             sub["email_address"],
             first_name=sub.get("first_name") or None,
             external_ids={"kit_subscriber": str(sub["id"])},
@@ -96,7 +92,10 @@ class KitSourceOptions(Schema):
 
 class KitSource(SourceProvider):
     name = "kit"
-    scheme = "kit"
+    # developers.kit.com/webhooks/verifying-signatures: `v1` is the hex HMAC-SHA256 of
+    # "<t>.<raw body>" keyed with the endpoint's secret; during a rotation the header carries one
+    # `v1` per valid secret; Kit re-signs every retry at send time and suggests 5 minutes' tolerance
+    signature = TimestampedHmac(header="X-Kit-Signature")
     stored_headers = ("X-Kit-Signature", "Content-Type", "User-Agent")
     default_on_unknown_fields = "warn"  # Kit adds event types and fields as it rolls them out
     options_schema = KitSourceOptions
@@ -170,7 +169,7 @@ class KitLegacyOptions(Schema):
 
 class KitLegacySource(SourceProvider):
     name = "kit_legacy"
-    scheme = "url_secret"
+    signature = UrlSecret()
     stored_headers = ("Content-Type", "User-Agent")
     default_on_unknown_fields = "warn"
     options_schema = KitLegacyOptions
@@ -194,4 +193,5 @@ class KitLegacySource(SourceProvider):
         return subscriber_event(canonical_type, key, event, event.received_at, sub, tags=tags)
 
 
-SOURCE = (KitSource(), KitLegacySource())
+SOURCE = KitSource()
+LEGACY_SOURCE = KitLegacySource()

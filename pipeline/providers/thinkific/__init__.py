@@ -3,8 +3,3 @@
 One provider, two directions, sharing one API client (`api.py`); the registry reads `SOURCE` and
 `DESTINATION` from here.
 """
-
-from pipeline.providers.thinkific.destination import DESTINATION
-from pipeline.providers.thinkific.source import SOURCE
-
-__all__ = ["DESTINATION", "SOURCE"]

@@ -13,8 +13,8 @@ from typing import Any
 import requests
 from marshmallow import RAISE, Schema, fields
 
+from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
-from pipeline.http import ApiClient
 
 API_PATH = "/api/public/v1"
 DEFAULT_API_BASE = "https://api.thinkific.com"

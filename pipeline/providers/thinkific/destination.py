@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.canonical import iso_utc
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
-from pipeline.providers.common import course_ids, names, require_email
+from pipeline.providers.shared.contacts import names, require_email
+from pipeline.providers.shared.instants import iso_utc
+from pipeline.providers.shared.products import course_ids
 from pipeline.providers.thinkific.api import DEFAULT_API_BASE, ThinkificApi, ThinkificOptions
 
 

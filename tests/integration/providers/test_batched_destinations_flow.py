@@ -9,7 +9,8 @@ from typing import Any
 
 import requests
 
-from pipeline import holds, simulate
+from devtools import simulate
+from pipeline.delivery.gates import holds
 from tests.support.db import counts, rows
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from pipeline.signing import timestamped_hmac_header
+from pipeline.signatures.timestamped_hmac import timestamped_hmac_header
 from tests.support.db import counts, rows
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from pipeline.signing import body_hmac
+from pipeline.signatures.body_hmac import body_hmac
 from tests.support.db import counts, rows
 from tests.support.stack import Stack
 from tests.support.stripe_events import signed

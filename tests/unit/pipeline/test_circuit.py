@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pipeline import circuit
-from pipeline.config import DestinationConfig
+from pipeline.config.model import DestinationConfig
+from pipeline.delivery.gates import circuit
 
 DESTINATION = DestinationConfig(
     name="email",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config.load import load_config
+from pipeline.errors import ConfigError
 
 BASE = """
 [sources.stripe]

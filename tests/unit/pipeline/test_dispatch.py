@@ -9,9 +9,10 @@ from datetime import datetime
 import pytest
 import redis
 
-from pipeline import dispatch
-from pipeline.celery_app import create_celery
+from pipeline import keys
+from pipeline.flow import publish
 from pipeline.settings import Settings
+from tasks.celery_app import create_celery
 
 
 @pytest.fixture
@@ -25,8 +26,8 @@ def test_the_direct_message_matches_celerys_own_field_for_field(
     settings: Settings, client: redis.Redis
 ) -> None:
     celery = create_celery(settings, task_events=False)
-    celery.send_task(dispatch.VERIFY, args=[42], queue="payments", routing_key="payments")
-    dispatch.DirectPublisher(client).publish(dispatch.VERIFY, [42], "payments")
+    celery.send_task(keys.VERIFY, args=[42], queue="payments", routing_key="payments")
+    publish.DirectPublisher(client).publish(keys.VERIFY, [42], "payments")
     ours, theirs = (
         json.loads(raw) for raw in client.lrange("payments", 0, -1)
     )  # LPUSH: newest first
@@ -43,7 +44,7 @@ def test_the_direct_message_matches_celerys_own_field_for_field(
 
 def test_a_broker_that_does_not_answer_is_reported_not_raised() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    assert dispatch.DirectPublisher(unreachable).publish(dispatch.VERIFY, [1], "payments") is False
+    assert publish.DirectPublisher(unreachable).publish(keys.VERIFY, [1], "payments") is False
 
 
 def test_a_countdown_travels_as_an_aware_eta_like_celerys(
@@ -51,9 +52,9 @@ def test_a_countdown_travels_as_an_aware_eta_like_celerys(
 ) -> None:
     celery = create_celery(settings, task_events=False)
     celery.send_task(
-        dispatch.DELIVER, args=[7], queue="enrollments", routing_key="enrollments", countdown=30
+        keys.DELIVER, args=[7], queue="enrollments", routing_key="enrollments", countdown=30
     )
-    dispatch.DirectPublisher(client).publish(dispatch.DELIVER, [7], "enrollments", countdown=30)
+    publish.DirectPublisher(client).publish(keys.DELIVER, [7], "enrollments", countdown=30)
     ours, theirs = (json.loads(raw) for raw in client.lrange("enrollments", 0, -1))
     ours_eta = datetime.fromisoformat(ours["headers"]["eta"])
     theirs_eta = datetime.fromisoformat(theirs["headers"]["eta"])
@@ -63,8 +64,8 @@ def test_a_countdown_travels_as_an_aware_eta_like_celerys(
 def test_the_runtime_publishes_directly_only_to_a_redis_broker(settings: Settings) -> None:
     celery = create_celery(settings, task_events=False)
     assert isinstance(
-        dispatch.publisher_for("redis://127.0.0.1:6379/0", celery), dispatch.DirectPublisher
+        publish.publisher_for("redis://127.0.0.1:6379/0", celery), publish.DirectPublisher
     )
     assert isinstance(
-        dispatch.publisher_for("amqp://guest@127.0.0.1//", celery), dispatch.CeleryPublisher
+        publish.publisher_for("amqp://guest@127.0.0.1//", celery), publish.CeleryPublisher
     )

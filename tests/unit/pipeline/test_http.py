@@ -7,8 +7,9 @@ import email.utils
 import pytest
 import requests
 
+from pipeline.delivery.http import classify, parse_retry_after, same_origin
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
-from pipeline.http import classify, parse_retry_after, redact, same_origin
+from pipeline.logging import redact
 
 
 def response(status: int, **headers: str) -> requests.Response:

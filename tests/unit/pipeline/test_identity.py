@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.db import create_db_engine
-from pipeline.identity import email_hash, normalize_email, resolve_contact
+from pipeline.log.db import create_db_engine
+from pipeline.log.identity import email_hash, normalize_email, resolve_contact
 from pipeline.settings import Settings
 from tests.support.db import rows
 

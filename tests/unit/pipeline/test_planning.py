@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from pipeline.config import load_config
-from pipeline.db import create_db_engine
-from pipeline.planning import plan_deliveries
-from pipeline.providers.base import StoredEvent
+from pipeline.config.load import load_config
+from pipeline.flow.planning import plan_deliveries
+from pipeline.log.db import create_db_engine
+from pipeline.log.events import StoredEvent
 from pipeline.settings import Settings
 from tests.support.db import rows
 

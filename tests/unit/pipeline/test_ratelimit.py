@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import redis
 
-from pipeline.config import DestinationConfig
-from pipeline.ratelimit import pause, take
+from pipeline.config.model import DestinationConfig
+from pipeline.delivery.gates.ratelimit import back_off, take
 
 DESTINATION = DestinationConfig(
     name="courses",
@@ -57,7 +57,7 @@ def test_over_a_second_no_more_than_rate_plus_burst_pass(client: redis.Redis) ->
 
 
 def test_a_pause_stops_every_caller_until_it_ends(client: redis.Redis) -> None:
-    pause(client, "courses", 0.3)
+    back_off(client, "courses", 0.3)
     assert 0.2 < take(client, DESTINATION) <= 0.3
     unlimited = replace(DESTINATION, rate_limit=None)
     assert take(client, unlimited) > 0.2  # a 429 pauses even a destination without a rate limit
@@ -67,6 +67,6 @@ def test_a_pause_stops_every_caller_until_it_ends(client: redis.Redis) -> None:
 
 
 def test_a_shorter_pause_never_shortens_a_longer_one(client: redis.Redis) -> None:
-    pause(client, "courses", 1.0)
-    pause(client, "courses", 0.1)
+    back_off(client, "courses", 1.0)
+    back_off(client, "courses", 0.1)
     assert take(client, DESTINATION) > 0.8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.retry import MAX_DELAY, MAX_RETRY_AFTER, backoff, next_delay, within_window
+from pipeline.delivery.policy import MAX_DELAY, MAX_RETRY_AFTER, backoff, next_delay, within_window
 
 
 @pytest.mark.parametrize(

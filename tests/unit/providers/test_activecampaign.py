@@ -12,14 +12,16 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from pipeline import canonical
-from pipeline.config import Config, SourceConfig, load_config
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config, SourceConfig
+from pipeline.delivery.http import build_session
 from pipeline.errors import ConfigurationError, RetryableError
-from pipeline.http import build_session
+from pipeline.log.events import StoredEvent
 from pipeline.providers.activecampaign.destination import DESTINATION
 from pipeline.providers.activecampaign.source import SOURCE
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, StoredEvent
-from pipeline.sandbox.state import Fault, SandboxState
+from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext
+from pipeline.providers.shared import shape
 from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
@@ -181,13 +183,13 @@ def ac(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: None
             redis=client,
             now=time.time(),
         )
-        event = canonical.event(
+        event = shape.event(
             "subscriber.added",
             key="t:1",
             source="mailchimp_audience",
             provider="mailchimp",
             occurred_at=time.time(),
-            contact=canonical.contact(email, first_name="Jane", last_name="Doe"),
+            contact=shape.contact(email, first_name="Jane", last_name="Doe"),
             subscriber={"id": "x", "tags": list(tags)},
         )
         return DESTINATION.perform(

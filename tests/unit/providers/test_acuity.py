@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.config import SourceConfig
-from pipeline.errors import ConfigurationError, ContractError
-from pipeline.http import build_session
-from pipeline.providers.acuity import SOURCE
-from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
+from pipeline.config.model import SourceConfig
+from pipeline.delivery.http import build_session
+from pipeline.errors import BadPayload, ConfigurationError, ContractError
+from pipeline.log.events import StoredEvent
+from pipeline.providers.acuity.source import SOURCE
+from pipeline.providers.base import Fetched, SourceContext, Verdict
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
 from tests.support.stack import serve_sandbox

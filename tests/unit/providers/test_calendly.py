@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.config import SourceConfig, load_config
-from pipeline.errors import ConfigurationError, ContractError
-from pipeline.http import build_session
-from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
-from pipeline.providers.calendly import SOURCE, external_id
+from pipeline.config.load import load_config
+from pipeline.config.model import SourceConfig
+from pipeline.delivery.http import build_session
+from pipeline.errors import BadPayload, ConfigurationError, ContractError
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import Fetched, SourceContext, Verdict
+from pipeline.providers.calendly.source import SOURCE, external_id
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.stack import CONFIG, serve_sandbox

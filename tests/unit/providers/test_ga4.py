@@ -13,12 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from pipeline import canonical
-from pipeline.config import DestinationConfig
+from pipeline.config.model import DestinationConfig
 from pipeline.errors import ContractError, PermanentError, RetryableError
-from pipeline.identity import email_hash
+from pipeline.log.identity import email_hash
 from pipeline.providers.base import DeliveryRef, DestinationContext
-from pipeline.providers.ga4 import (
+from pipeline.providers.ga4.destination import (
     DESTINATION,
     Ga4Options,
     Pending,
@@ -27,6 +26,7 @@ from pipeline.providers.ga4 import (
     event_params,
     requests_of,
 )
+from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ga4"
@@ -75,13 +75,13 @@ def purchase(
     **contact: Any,
 ) -> dict[str, Any]:
     key = f"stripe:cs_{number}" if kind == "purchase.completed" else f"stripe:ch_{number}:refunded"
-    return canonical.event(
+    return shape.event(
         kind,
         key=key,
         source="stripe_crm",
         provider="stripe",
         occurred_at=NOW - ago,
-        contact=canonical.contact(email, name="Ada Lovelace", **contact),
+        contact=shape.contact(email, name="Ada Lovelace", **contact),
         purchase={
             "id": f"cs_{number}",
             "amount": amount,
@@ -99,7 +99,7 @@ def purchase(
 
 
 def analytics(name: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
-    return canonical.event(
+    return shape.event(
         "analytics.event",
         key=f"hook:{name}",
         source="hmac-github",
@@ -124,7 +124,7 @@ def ref(number: int) -> DeliveryRef:
         (purchase(1), "purchase"),
         (purchase(1, kind="purchase.refunded"), "refund"),
         (
-            canonical.event(
+            shape.event(
                 "subscription.payment_failed",
                 key="stripe:sub_1:x",
                 source="s",

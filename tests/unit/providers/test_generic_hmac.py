@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.config import ConfigError, build_config, load_config
-from pipeline.db import create_db_engine
-from pipeline.providers.base import BadPayload
-from pipeline.providers.generic_hmac import SOURCE
+from pipeline.config.load import build_config, load_config
+from pipeline.errors import BadPayload, ConfigError
+from pipeline.log.db import create_db_engine
+from pipeline.providers.generic_hmac.source import SOURCE
 from pipeline.settings import Settings
 from receivers.app import create_app
 from tests.support.db import rows

@@ -13,23 +13,24 @@ import requests
 from marshmallow import ValidationError
 from standardwebhooks import Webhook
 
-from pipeline import canonical
-from pipeline.config import Config, DestinationConfig, load_config
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config, DestinationConfig
+from pipeline.delivery.http import build_session
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
-from pipeline.http import build_session
 from pipeline.providers.base import DeliveryRef, DestinationContext
-from pipeline.providers.http_destination import DESTINATION, HttpOptions, render
-from pipeline.sandbox.state import Fault, SandboxState
+from pipeline.providers.http.destination import DESTINATION, HttpOptions, render
+from pipeline.providers.shared import shape
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 SECRET = "whsec_c3RhY2t3aXJlLW91dGJvdW5kLWh0dHAtc2lnbmluZzE="  # the orders-hook's, 60-generic.toml
-EVENT = canonical.event(
+EVENT = shape.event(
     "purchase.completed",
     key="sw-orders:ord_1",
     source="sw-orders",
     provider="standard_webhooks",
     occurred_at=1_772_366_400,
-    contact=canonical.contact("ada@example.com", first_name="Ada", last_name="Lovelace"),
+    contact=shape.contact("ada@example.com", first_name="Ada", last_name="Lovelace"),
     purchase={
         "id": "ord_1",
         "amount": 4900,

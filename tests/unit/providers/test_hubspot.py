@@ -13,11 +13,11 @@ import pytest
 import requests
 from marshmallow import ValidationError
 
-from pipeline import canonical
-from pipeline.config import DestinationConfig
+from pipeline.config.model import DestinationConfig
 from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
 from pipeline.providers.base import DeliveryRef, DestinationContext
-from pipeline.providers.hubspot import DESTINATION, HubSpotOptions, until_reset
+from pipeline.providers.hubspot.destination import DESTINATION, HubSpotOptions, until_reset
+from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hubspot"
@@ -75,13 +75,13 @@ def item(
         if kind.startswith("purchase")
         else {"subscription": {"id": f"sub_{number}", "status": "active", "items": []}}
     )
-    event = canonical.event(
+    event = shape.event(
         kind,
         key=f"stripe:cs_{number}",
         source="stripe_crm",
         provider="stripe",
         occurred_at=NOW - 3600 + at,
-        contact=canonical.contact(email, first_name=first, last_name="Lovelace"),
+        contact=shape.contact(email, first_name=first, last_name="Lovelace"),
         **part,
     )
     ref = DeliveryRef(

@@ -17,18 +17,15 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.config import Config, load_config
+from devtools.sandbox.state import SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.delivery.http import build_session
 from pipeline.errors import ConfigurationError
-from pipeline.http import build_session
-from pipeline.providers.base import (
-    DeliveryRef,
-    DestinationContext,
-    SourceContext,
-    StoredEvent,
-    Verdict,
-)
-from pipeline.providers.kajabi import DESTINATION, SOURCE
-from pipeline.sandbox.state import SandboxState
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
+from pipeline.providers.kajabi.destination import DESTINATION
+from pipeline.providers.kajabi.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox

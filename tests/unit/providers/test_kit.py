@@ -13,25 +13,27 @@ import redis
 from flask.testing import FlaskClient
 from marshmallow import ValidationError
 
-from pipeline import canonical
-from pipeline.config import Config, SourceConfig, load_config
-from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
-from pipeline.http import build_session
-from pipeline.providers.base import (
-    DeliveryRef,
-    DestinationContext,
-    SourceContext,
-    StoredEvent,
-    Verdict,
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config, SourceConfig
+from pipeline.delivery.http import build_session
+from pipeline.errors import (
+    ConfigurationError,
+    ContractError,
+    PermanentError,
+    RetryableError,
+    SignatureError,
 )
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
 from pipeline.providers.kit.destination import DESTINATION, KitApi
+from pipeline.providers.kit.source import SOURCE as KIT_SOURCE
 from pipeline.providers.kit.source import KitLegacyOptions, KitLegacySource, KitSource
-from pipeline.sandbox.state import Fault, SandboxState
+from pipeline.providers.shared import shape
 from pipeline.settings import Settings
-from pipeline.signing import timestamped_hmac_hex
+from pipeline.signatures.base import SignedRequest, Verified
+from pipeline.signatures.timestamped_hmac import timestamped_hmac_hex
 from receivers.app import create_app
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
-from receivers.schemes.kit import SCHEME
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
@@ -99,9 +101,9 @@ def test_a_kit_signature_verifies_with_any_configured_secret() -> None:
     body, now = raw("subscriber.activated"), int(time.time())
     for index, secret in enumerate(("kit_whsec_current", "kit_whsec_previous")):
         header = f"t={now},v1={timestamped_hmac_hex(secret, now, body)}"
-        assert SCHEME.verify(source_config("kit", "kit"), signed_request(body, header)) == Verified(
-            index
-        )
+        assert KIT_SOURCE.signature.verify(
+            source_config("kit", "kit"), signed_request(body, header)
+        ) == Verified(index)
 
 
 def test_during_a_rotation_one_v1_per_secret_is_accepted() -> None:
@@ -111,7 +113,10 @@ def test_during_a_rotation_one_v1_per_secret_is_accepted() -> None:
         f"v1={timestamped_hmac_hex('kit_whsec_previous', now, body)}"
     )
     assert (
-        SCHEME.verify(source_config("kit", "kit"), signed_request(body, header)).secret_index == 1
+        KIT_SOURCE.signature.verify(
+            source_config("kit", "kit"), signed_request(body, header)
+        ).secret_index
+        == 1
     )
 
 
@@ -127,7 +132,7 @@ def test_a_wrong_or_stale_signature_is_refused(skew: int, secret: str, code: str
     body, now = raw("subscriber.activated"), int(time.time())
     header = f"t={now + skew},v1={timestamped_hmac_hex(secret, now + skew, body)}"
     with pytest.raises(SignatureError) as refused:
-        SCHEME.verify(source_config("kit", "kit"), signed_request(body, header, now))
+        KIT_SOURCE.signature.verify(source_config("kit", "kit"), signed_request(body, header, now))
     assert refused.value.code == code
 
 
@@ -318,13 +323,13 @@ def kit(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: Non
             redis=client,
             now=time.time(),
         )
-        event = canonical.event(
+        event = shape.event(
             "subscriber.added",
             key="t:1",
             source="mailchimp_audience",
             provider="mailchimp",
             occurred_at=time.time(),
-            contact=canonical.contact(email, first_name="Ada"),
+            contact=shape.contact(email, first_name="Ada"),
             subscriber={"id": "x", "tags": list(tags)},
         )
         return DESTINATION.perform(ctx, DeliveryRef(1, f"kit.{verb}", verb, "k", 1), event)

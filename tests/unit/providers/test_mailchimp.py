@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.config import SourceConfig, load_config
-from pipeline.db import create_db_engine
-from pipeline.http import build_session
-from pipeline.providers.base import SourceContext, StoredEvent, Verdict
-from pipeline.providers.mailchimp import SOURCE, subscriber_hash
+from pipeline.config.load import load_config
+from pipeline.config.model import SourceConfig
+from pipeline.delivery.http import build_session
+from pipeline.log.db import create_db_engine
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import SourceContext, Verdict
+from pipeline.providers.mailchimp.destination import subscriber_hash
+from pipeline.providers.mailchimp.source import SOURCE
 from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical

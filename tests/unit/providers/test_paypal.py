@@ -20,13 +20,15 @@ import pytest
 import redis
 import requests
 
-from pipeline.config import ConfigError, SourceConfig, build_config
-from pipeline.errors import ConfigurationError, ContractError
-from pipeline.http import build_session
-from pipeline.providers._paypal_mapping import minor_units
-from pipeline.providers.base import BadPayload, Fetched, SourceContext, StoredEvent, Verdict
-from pipeline.providers.paypal import SOURCE, linked_id, postback_body
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.state import SandboxState
+from pipeline.config.load import build_config
+from pipeline.config.model import SourceConfig
+from pipeline.delivery.http import build_session
+from pipeline.errors import BadPayload, ConfigError, ConfigurationError, ContractError
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import Fetched, SourceContext, Verdict
+from pipeline.providers.paypal.mapping import minor_units
+from pipeline.providers.paypal.source import SOURCE, linked_id, postback_body
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
 from tests.support.stack import serve_sandbox

@@ -12,13 +12,14 @@ import pytest
 import requests
 from marshmallow import ValidationError
 
-from pipeline import canonical
-from pipeline.config import Config, DestinationConfig, load_config
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config, DestinationConfig
+from pipeline.delivery.http import build_session, call_scope
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
-from pipeline.http import build_session, call_scope
 from pipeline.providers.base import DeliveryRef, DestinationContext
-from pipeline.providers.slack import DESTINATION, REDACTED_PATH, SlackOptions, message
-from pipeline.sandbox.state import Fault, SandboxState
+from pipeline.providers.shared import shape
+from pipeline.providers.slack.destination import DESTINATION, REDACTED_PATH, SlackOptions, message
 from tests.support.servers import free_port
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
@@ -29,13 +30,13 @@ DELIVERY = DeliveryRef(
 
 
 def purchase(**contact: Any) -> dict[str, Any]:
-    return canonical.event(
+    return shape.event(
         "purchase.completed",
         key="sw-orders:ord_1",
         source="sw-orders",
         provider="standard_webhooks",
         occurred_at=1_772_366_400,
-        contact=canonical.contact(**{"email": "ada.lovelace@example.com", **contact}),
+        contact=shape.contact(**{"email": "ada.lovelace@example.com", **contact}),
         purchase={
             "id": "ord_1",
             "amount": 4900,
@@ -46,13 +47,13 @@ def purchase(**contact: Any) -> dict[str, Any]:
 
 
 def booking(starts_at: str, zone: str) -> dict[str, Any]:
-    return canonical.event(
+    return shape.event(
         "booking.created",
         key="sw-orders:bk_1",
         source="sw-orders",
         provider="standard_webhooks",
         occurred_at=1_772_366_400,
-        contact=canonical.contact("grace.hopper@example.com"),
+        contact=shape.contact("grace.hopper@example.com"),
         booking={
             "id": "bk_1",
             "starts_at": starts_at,
@@ -130,13 +131,13 @@ def test_an_unknown_zone_falls_back_to_utc_alone(config: Config) -> None:
 
 
 def test_other_types_get_a_plain_line(config: Config) -> None:
-    event = canonical.event(
+    event = shape.event(
         "subscriber.added",
         key="x:1",
         source="sw-orders",
         provider="p",
         occurred_at=0,
-        contact=canonical.contact("bo@example.org"),
+        contact=shape.contact("bo@example.org"),
         subscriber={"tags": []},
     )
     assert message(config, event) == "subscriber.added from sw-orders: b***@example.org."

@@ -15,12 +15,13 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
-from pipeline.config import load_config
-from pipeline.db import create_db_engine
-from pipeline.providers.base import BadPayload, StoredEvent
-from pipeline.providers.standard_webhooks import SOURCE
+from pipeline.config.load import load_config
+from pipeline.errors import BadPayload
+from pipeline.log.db import create_db_engine
+from pipeline.log.events import StoredEvent
+from pipeline.providers.standard_webhooks.source import SOURCE
 from pipeline.settings import Settings
-from pipeline.signing import standard_webhooks_headers
+from pipeline.signatures.standard_webhooks import standard_webhooks_headers
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check

@@ -17,19 +17,15 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.config import Config, load_config
-from pipeline.errors import RetryableError
-from pipeline.http import build_session
-from pipeline.providers.base import (
-    BadPayload,
-    DeliveryRef,
-    DestinationContext,
-    SourceContext,
-    StoredEvent,
-    Verdict,
-)
-from pipeline.providers.teachable import DESTINATION, SOURCE
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.state import SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.delivery.http import build_session
+from pipeline.errors import BadPayload, RetryableError
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
+from pipeline.providers.teachable.destination import DESTINATION
+from pipeline.providers.teachable.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox

@@ -17,18 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.config import Config, load_config
-from pipeline.http import build_session
-from pipeline.providers.base import (
-    BadPayload,
-    DeliveryRef,
-    DestinationContext,
-    SourceContext,
-    StoredEvent,
-    Verdict,
-)
+from devtools.sandbox.state import SandboxState
+from pipeline.config.load import load_config
+from pipeline.config.model import Config
+from pipeline.delivery.http import build_session
+from pipeline.errors import BadPayload
+from pipeline.log.events import StoredEvent
+from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
 from pipeline.providers.registry import destination_provider, source_provider
-from pipeline.sandbox.state import SandboxState
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.config import load_config
-from pipeline.db import create_db_engine
+from pipeline.config.load import load_config
+from pipeline.log.db import create_db_engine
 from pipeline.settings import Settings
 from receivers.app import create_app
 from tests.support.db import scalar
@@ -205,7 +205,7 @@ def test_an_unmapped_event_type_is_stored_and_ignored(
 def test_a_signed_event_our_code_cannot_read_is_kept_quarantined_not_refused(
     client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.providers.stripe import StripeSource
+    from pipeline.providers.stripe.source import StripeSource
 
     def broken(*_: object) -> None:
         raise KeyError("a bug in a provider module")

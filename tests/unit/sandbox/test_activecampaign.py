@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import Fault, SandboxState
 from pipeline.providers.activecampaign.source import SOURCE
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import Fault, SandboxState
 from schemas.contracts.base import check
 
 AUTH = {"Api-Token": "ac_test_api_token"}

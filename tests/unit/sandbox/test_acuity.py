@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
 
 USER, KEY = "21110176", "acuity-api-key"
 DOCUMENTED = set(

@@ -10,12 +10,13 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from pipeline.providers.calendly import SOURCE
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.calendly.source import SOURCE
+from pipeline.providers.calendly.source import SOURCE as CALENDLY_SOURCE
+from pipeline.signatures.base import SignedRequest
 from schemas.contracts.base import ContractReport, check
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzY29wZSI6InRlc3QifQ.c2lnbmF0dXJl"
@@ -66,7 +67,7 @@ def verified_by_our_receiver(webhook: dict[str, Any], key: str = KEY) -> None:
     )
     headers = Headers(webhook["headers"])
     request = SignedRequest(webhook["body"].encode(), headers, {}, time.time())  # type: ignore[arg-type]
-    scheme("calendly").verify(source, request)
+    CALENDLY_SOURCE.signature.verify(source, request)
 
 
 @pytest.mark.parametrize(

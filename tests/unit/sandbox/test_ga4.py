@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.state import SandboxState
 from tests.unit.sandbox.test_hubspot import fresh_emulator
 
 QUERY = "?measurement_id=G-STACKWIRE1&api_secret=ga4_test_api_secret"

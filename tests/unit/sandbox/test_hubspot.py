@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.app import instrument
-from pipeline.sandbox.state import Fault, SandboxState
+from devtools.sandbox.app import instrument
+from devtools.sandbox.state import Fault, SandboxState
 
 PATH = "/hubspot/crm/v3/objects/contacts/batch/upsert"
 AUTH = {"Authorization": "Bearer pat-na1-11111111-2222-3333-4444-555555555555"}
@@ -20,7 +20,7 @@ AUTH = {"Authorization": "Bearer pat-na1-11111111-2222-3333-4444-555555555555"}
 def fresh_emulator(name: str) -> tuple[Flask, SandboxState]:
     """The emulator on an app of its own: a fresh copy of its module, so its blueprint is not the
     one the shared sandbox registers (Flask allows no setup on a blueprint once registered)."""
-    spec = importlib.util.find_spec(f"pipeline.sandbox.{name}")
+    spec = importlib.util.find_spec(f"devtools.sandbox.{name}")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
 
 JSON_API = "application/vnd.api+json"
 

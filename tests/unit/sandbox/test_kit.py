@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.config import SourceConfig
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.config.model import SourceConfig
+from pipeline.providers.kit.source import SOURCE as KIT_SOURCE
 from pipeline.providers.kit.source import KitSource
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import Fault, SandboxState
-from receivers.schemes.base import SignedRequest
-from receivers.schemes.kit import SCHEME
+from pipeline.signatures.base import SignedRequest
 from schemas.contracts.base import check
 
 AUTH = {"X-Kit-Api-Key": "kit_test_api_key"}
@@ -161,7 +161,7 @@ def test_a_control_delivery_is_signed_like_kit_and_meets_the_contract(client: Fl
     ).json
     body = made["body"].encode()
     request = SignedRequest(body, made["headers"], {}, time.time())
-    assert SCHEME.verify(source(), request).secret_index == 0
+    assert KIT_SOURCE.signature.verify(source(), request).secret_index == 0
     payload = json.loads(body)
     report = check(KitSource.contracts["subscriber.tag_added"], payload)
     assert (report.missing, report.invalid, report.unknown) == ([], [], [])

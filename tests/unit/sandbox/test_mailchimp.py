@@ -8,9 +8,9 @@ import hashlib
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.providers.mailchimp import SOURCE
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import Fault, SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import Fault, SandboxState
+from pipeline.providers.mailchimp.source import SOURCE
 from schemas.contracts.base import check
 
 KEY = "0123456789abcdef0123456789abcdef-us1"

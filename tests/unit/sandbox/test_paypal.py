@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
 
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
 SECRET = "secret-1"

@@ -7,8 +7,8 @@ import json
 import pytest
 from flask.testing import FlaskClient
 
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import Fault, SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import Fault, SandboxState
 
 HOOK = "/slack/services/T0001/B0001/XsandboxSecret01"
 

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from standardwebhooks import Webhook
 
-from pipeline.sandbox.app import create_sandbox_app
-from pipeline.sandbox.state import SandboxState
+from devtools.sandbox.app import create_sandbox_app
+from devtools.sandbox.state import SandboxState
 
 SECRET = "whsec_" + base64.b64encode(b"sink-secret-32-bytes-long-enough").decode()
 BODY = '{"type":"purchase.completed","key":"sw:1"}'

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.acuity.source import SOURCE as ACUITY_SOURCE
+from pipeline.signatures.base import SignedRequest, Verified
 
 BODY = (Path(__file__).parents[3] / "fixtures" / "acuity" / "scheduled.form").read_bytes()
 SOURCE = SourceConfig(
@@ -39,7 +40,7 @@ def digest(key: str, body: bytes = BODY) -> bytes:
 def check(value: str | None, *, body: bytes = BODY) -> Verified:
     headers = Headers({"X-Acuity-Signature": value} if value is not None else {})
     # werkzeug Headers: case-insensitive, as the receiver passes them
-    return scheme("acuity").verify(SOURCE, SignedRequest(body, headers, {}, 0.0))  # type: ignore[arg-type]
+    return ACUITY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, 0.0))  # type: ignore[arg-type]
 
 
 def refused(value: str | None, **kwargs: object) -> str:

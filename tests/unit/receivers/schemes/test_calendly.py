@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.calendly.source import SOURCE as CALENDLY_SOURCE
+from pipeline.signatures.base import SignedRequest, Verified
 
 BODY = (Path(__file__).parents[3] / "fixtures" / "calendly" / "invitee.created.json").read_bytes()
 SOURCE = SourceConfig(
@@ -41,7 +42,7 @@ def header(key: str, stamp: int, body: bytes = BODY) -> str:
 def check(value: str | None, *, body: bytes = BODY, now: float = NOW) -> Verified:
     headers = Headers({"Calendly-Webhook-Signature": value} if value is not None else {})
     # werkzeug Headers: case-insensitive, as the receiver passes them
-    return scheme("calendly").verify(SOURCE, SignedRequest(body, headers, {}, now))  # type: ignore[arg-type]
+    return CALENDLY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, now))  # type: ignore[arg-type]
 
 
 def refused(value: str | None, **kwargs: object) -> str:

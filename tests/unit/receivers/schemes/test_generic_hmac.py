@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from pipeline.providers.generic_hmac import GenericHmacOptions
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
-from receivers.schemes.generic_hmac import SCHEME
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.generic_hmac.source import GenericHmacOptions
+from pipeline.signatures.base import SignedRequest, Verified
+from pipeline.signatures.generic_hmac import GenericHmac
 
 BODY = b'{"id":"pv_1","type":"analytics.page_view","occurred_at":"2026-03-01T12:00:00Z"}'
 SECRETS = ("new-secret", "old-secret")
@@ -56,7 +57,7 @@ def stamped_headers(secret: str, at: int, body: bytes = BODY) -> dict[str, str]:
 
 
 def check(src: SourceConfig, headers: dict[str, str], body: bytes = BODY) -> Verified:
-    return SCHEME.verify(src, SignedRequest(body, Headers(headers), {}, time.time()))
+    return GenericHmac().verify(src, SignedRequest(body, Headers(headers), {}, time.time()))
 
 
 def refused(src: SourceConfig, headers: dict[str, str], body: bytes = BODY) -> str:

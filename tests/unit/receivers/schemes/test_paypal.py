@@ -14,12 +14,14 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig, load_config
-from pipeline.db import create_db_engine
+from pipeline.config.load import load_config
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.log.db import create_db_engine
+from pipeline.providers.paypal.source import SOURCE as PAYPAL_SOURCE
 from pipeline.settings import Settings
+from pipeline.signatures.base import SignedRequest, Verified
 from receivers.app import create_app
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
 from tests.support.db import rows, scalar
 
 BODY = (
@@ -67,7 +69,7 @@ def check(
     headers: dict[str, str], *, config: SourceConfig | None = None, now: float = NOW
 ) -> Verified:
     request = SignedRequest(BODY, Headers(headers), {}, now)
-    return scheme("paypal").verify(config or source(), request)
+    return PAYPAL_SOURCE.signature.verify(config or source(), request)
 
 
 def refused(headers: dict[str, str], **kwargs: Any) -> str:

@@ -11,10 +11,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from pipeline.signing import standard_webhooks_headers
-from receivers.schemes.base import MAX_SIGNATURES, SignatureError, SignedRequest, Verified
-from receivers.schemes.standard_webhooks import SCHEME
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.signatures.base import MAX_SIGNATURES, SignedRequest, Verified
+from pipeline.signatures.standard_webhooks import StandardWebhooks, standard_webhooks_headers
 
 CURRENT = "whsec_" + base64.b64encode(b"current-secret-of-32-bytes-long!").decode()
 PREVIOUS = "whsec_" + base64.b64encode(b"previous-secret-of-32-bytes-lng!").decode()
@@ -36,7 +36,7 @@ MSG_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 
 def check(headers: dict[str, str], *, body: bytes = BODY, now: float | None = None) -> Verified:
     request = SignedRequest(body, Headers(headers), {}, now or time.time())
-    return SCHEME.verify(SOURCE, request)
+    return StandardWebhooks().verify(SOURCE, request)
 
 
 def library_headers(secret: str, *, at: int | None = None, msg_id: str = MSG_ID) -> dict[str, str]:
@@ -141,4 +141,4 @@ def test_malformed_headers_say_what_is_wrong(change: dict[str, str], code: str) 
 def test_a_secret_that_is_not_base64_never_matches_and_never_breaks_the_others() -> None:
     broken = SourceConfig(**{**SOURCE.__dict__, "signing_secrets": ("whsec_a", CURRENT)})
     request = SignedRequest(BODY, Headers(library_headers(CURRENT)), {}, time.time())
-    assert SCHEME.verify(broken, request).secret_index == 1
+    assert StandardWebhooks().verify(broken, request).secret_index == 1

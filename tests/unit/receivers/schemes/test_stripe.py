@@ -7,10 +7,11 @@ import time
 import pytest
 import stripe
 
-from pipeline.config import SourceConfig
-from pipeline.signing import timestamped_hmac_header
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
-from receivers.schemes.stripe import SCHEME
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.stripe.source import SOURCE as STRIPE_SOURCE
+from pipeline.signatures.base import SignedRequest, Verified
+from pipeline.signatures.timestamped_hmac import timestamped_hmac_header
 
 SOURCE = SourceConfig(
     name="stripe",
@@ -28,7 +29,7 @@ BODY = b'{"id": "evt_1", "object": "event", "type": "checkout.session.completed"
 
 def check(header: str, *, now: float | None = None, body: bytes = BODY) -> Verified:
     request = SignedRequest(body, {"Stripe-Signature": header}, {}, now or time.time())
-    return SCHEME.verify(SOURCE, request)
+    return STRIPE_SOURCE.signature.verify(SOURCE, request)
 
 
 def sdk_accepts(header: str, secret: str, body: bytes = BODY) -> bool:

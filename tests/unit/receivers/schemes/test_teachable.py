@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from pipeline.signing import body_hmac
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.teachable.source import SOURCE as TEACHABLE_SOURCE
+from pipeline.signatures.base import SignedRequest, Verified
+from pipeline.signatures.body_hmac import body_hmac
 
 BODY = b'[{"type":"Enrollment.completed","id":1,"hook_event_id":2}]'
 
@@ -28,7 +29,7 @@ def source(**options: str) -> SourceConfig:
 
 
 def check(src: SourceConfig, headers: dict[str, str], query: dict[str, str]) -> Verified:
-    return scheme("teachable").verify(src, SignedRequest(BODY, Headers(headers), query, 0.0))
+    return TEACHABLE_SOURCE.signature.verify(src, SignedRequest(BODY, Headers(headers), query, 0.0))
 
 
 def test_by_default_the_url_secret_is_what_authenticates() -> None:

@@ -8,10 +8,11 @@ import hmac
 import pytest
 from werkzeug.datastructures import Headers
 
-from pipeline.config import SourceConfig
-from pipeline.signing import body_hmac
-from receivers.schemes import scheme
-from receivers.schemes.base import SignatureError, SignedRequest, Verified
+from pipeline.config.model import SourceConfig
+from pipeline.errors import SignatureError
+from pipeline.providers.thinkific.source import SOURCE as THINKIFIC_SOURCE
+from pipeline.signatures.base import SignedRequest, Verified
+from pipeline.signatures.body_hmac import body_hmac
 
 SOURCE = SourceConfig(
     name="thinkific",
@@ -28,7 +29,7 @@ BODY = b'{"id":"20190131191810790022472","resource":"enrollment","action":"compl
 
 
 def check(headers: dict[str, str], body: bytes = BODY) -> Verified:
-    return scheme("thinkific").verify(SOURCE, SignedRequest(body, Headers(headers), {}, 0.0))
+    return THINKIFIC_SOURCE.signature.verify(SOURCE, SignedRequest(body, Headers(headers), {}, 0.0))
 
 
 def test_the_signature_is_a_plain_hmac_sha256_of_the_body_in_hex() -> None:

@@ -1,0 +1,269 @@
+"""The dead-letter queue: a durable table of failures a human must see, each replayable.
+
+An entry keeps what is needed to understand and redo the work: the failing step, the failure
+class (who must act, see `pipeline.errors`), the original payload, the fetched object, the last
+error with its (redacted) trace; the delivery's attempts stay in `attempts`. Replay re-runs the
+failed step with the same idempotency key, so replaying twice is as safe as replaying once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from pipeline import keys
+from pipeline.errors import PipelineError
+from pipeline.flow.publish import publish_deliveries
+from pipeline.log.alerts import raise_alert
+from pipeline.log.events import StoredEvent, add_step, move
+from pipeline.log.models import DeliveryStatus, EventStatus
+from pipeline.logging import redact
+from pipeline.runtime import Runtime
+from schemas.contracts.base import ContractReport
+
+log = logging.getLogger(__name__)
+
+INSERT_DEAD_LETTER = text(
+    """
+    INSERT INTO dead_letters (event_id, delivery_id, step, failure_class, reason, error, trace,
+                              payload, fetched)
+    VALUES (:event_id, :delivery_id, :step, :failure_class, :reason, :error, :trace,
+            CAST(:payload AS jsonb), CAST(:fetched AS jsonb))
+    RETURNING id
+    """
+)
+KILL_DELIVERY = text(
+    """
+    UPDATE deliveries SET status = 'dead', last_error = :error, updated_at = now(),
+        lease_until = NULL, next_attempt_at = NULL
+    WHERE id = :id AND status NOT IN ('delivered', 'dead')
+    RETURNING event_id, action, destination
+    """
+)
+EVENT_SNAPSHOT = text("SELECT canonical, fetched FROM events WHERE id = :id")
+
+
+def trace_of(exc: BaseException) -> str:
+    return redact("".join(traceback.format_exception(exc))[-4000:])
+
+
+def quarantine_event(
+    connection: Connection, event: StoredEvent, payload: Any, report: ContractReport
+) -> str:
+    """A payload that broke its contract: kept, dead-lettered as schema drift, alerted, replayable."""
+    if not move(
+        connection,
+        event.id,
+        expected=EventStatus.RECEIVED,
+        to=EventStatus.QUARANTINED,
+        step="verify",
+        reason="schema_drift",
+        detail={
+            "missing": report.missing[:20],
+            "invalid": report.invalid[:20],
+            "unknown": report.unknown[:20],
+        },
+    ):
+        return "not_pending"
+    problems = report.missing + report.invalid + report.unknown
+    error = "payload broke its contract: " + ", ".join(problems[:10])
+    _insert(
+        connection,
+        event_id=event.id,
+        delivery_id=None,
+        step="verify",
+        failure_class="contract",
+        reason="schema_drift",
+        error=error,
+        trace=None,
+        payload=payload,
+        fetched=None,
+    )
+    return EventStatus.QUARANTINED
+
+
+def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> None:
+    """verify or fetch gave up (permanent error, or retries past the window)."""
+    message = redact(exc.message)
+    with rt.engine.begin() as connection:
+        # an inline fetch fails a `verified` event from the verify task: accept either open status
+        moved = any(
+            move(
+                connection,
+                event_id,
+                expected=status,
+                to=EventStatus.FAILED,
+                step=step,
+                reason=exc.reason,
+                detail={"error": message},
+            )
+            for status in EventStatus.OPEN
+        )
+        if not moved:
+            return
+        body: bytes = connection.execute(
+            text("SELECT body FROM events WHERE id = :id"), {"id": event_id}
+        ).scalar_one()
+        _insert(
+            connection,
+            event_id=event_id,
+            delivery_id=None,
+            step=step,
+            failure_class=exc.failure_class,
+            reason=exc.reason,
+            error=message,
+            trace=trace_of(exc),
+            payload=_as_json(bytes(body)),
+            fetched=None,
+        )
+        raise_alert(
+            connection,
+            "dead_letter",
+            f"event:{step}",
+            f"An event failed at {step}: {message}",
+            severity="critical",
+        )
+
+
+def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> None:
+    """The named last step of a delivery: permanent failure, or retries exhausted."""
+    with rt.engine.begin() as connection:
+        row = connection.execute(
+            KILL_DELIVERY, {"id": delivery_id, "error": redact(exc.message)[:500]}
+        ).first()
+        if row is None:
+            return
+        event_id, action, destination = row
+        snapshot = connection.execute(EVENT_SNAPSHOT, {"id": event_id}).first()
+        canonical, fetched = snapshot if snapshot else (None, None)
+        _insert(
+            connection,
+            event_id=event_id,
+            delivery_id=delivery_id,
+            step=f"deliver:{action}",
+            failure_class=exc.failure_class,
+            reason=exc.reason,
+            error=exc.message,
+            trace=trace_of(exc),
+            payload=canonical,
+            fetched=fetched,
+        )
+        raise_alert(
+            connection,
+            "dead_letter",
+            f"destination:{destination}",
+            f"{action} failed for good ({exc.failure_class}): {redact(exc.message)}",
+            severity="critical",
+        )
+    log.warning(
+        "delivery dead-lettered",
+        extra={"delivery_id": delivery_id, "action": action, "failure_class": exc.failure_class},
+    )
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    dead_letter_id: int
+    outcome: str  # "replayed" | "already_delivered" | "not_found" | "not_replayable"
+
+
+def replay(rt: Runtime, dead_letter_id: int) -> ReplayResult:
+    """Re-runs the failed step: a delivery from `deliver`, an event from `verify`."""
+    with rt.engine.begin() as connection:
+        entry = connection.execute(
+            text("SELECT event_id, delivery_id, step FROM dead_letters WHERE id = :id FOR UPDATE"),
+            {"id": dead_letter_id},
+        ).first()
+        if entry is None:
+            return ReplayResult(dead_letter_id, "not_found")
+        event_id, delivery_id, step = int(entry[0]), entry[1], str(entry[2])
+        target = (
+            _reopen_delivery(connection, delivery_id)
+            if delivery_id is not None
+            else _reopen_event(connection, event_id)
+        )
+        if target is None or isinstance(target, str):
+            return ReplayResult(dead_letter_id, target or "not_replayable")
+        connection.execute(
+            text(
+                "UPDATE dead_letters SET status = 'replayed', replayed_at = now(), "
+                "replay_count = replay_count + 1 WHERE id = :id"
+            ),
+            {"id": dead_letter_id},
+        )
+        add_step(
+            connection,
+            event_id,
+            "replay",
+            "requested",
+            detail={"dead_letter": dead_letter_id, "step": step},
+        )
+    task, item_id, lane = target
+    if task == keys.DELIVER:
+        publish_deliveries(rt, [(item_id, lane, _destination_of(rt, item_id))])
+    else:
+        rt.publisher.publish(task, [item_id], lane)
+    return ReplayResult(dead_letter_id, "replayed")
+
+
+def _reopen_delivery(connection: Connection, delivery_id: int) -> tuple[str, int, str] | str | None:
+    row = connection.execute(
+        text(
+            """
+            UPDATE deliveries SET status = 'pending', window_started_at = now(),
+                next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+            WHERE id = :id AND status = 'dead'
+            RETURNING lane
+            """
+        ),
+        {"id": delivery_id},
+    ).first()
+    if row is None:
+        status = connection.execute(
+            text("SELECT status FROM deliveries WHERE id = :id"), {"id": delivery_id}
+        ).scalar()
+        return "already_delivered" if status == DeliveryStatus.DELIVERED else None
+    return keys.DELIVER, delivery_id, row[0]
+
+
+def _reopen_event(connection: Connection, event_id: int) -> tuple[str, int, str] | None:
+    row = connection.execute(
+        text(
+            """
+            UPDATE events SET status = 'received', reason = NULL, replays = replays + 1,
+                updated_at = now()
+            WHERE id = :id AND status IN ('quarantined', 'failed')
+            RETURNING lane
+            """
+        ),
+        {"id": event_id},
+    ).first()
+    return (keys.VERIFY, event_id, row[0]) if row else None
+
+
+def _destination_of(rt: Runtime, delivery_id: int) -> str:
+    with rt.engine.connect() as connection:
+        destination: str = connection.execute(
+            text("SELECT destination FROM deliveries WHERE id = :id"), {"id": delivery_id}
+        ).scalar_one()
+    return destination
+
+
+def _insert(connection: Connection, **values: Any) -> int:
+    values["error"] = redact(values["error"])[:2000] if values["error"] else None
+    values["payload"] = json.dumps(values["payload"], default=str) if values["payload"] else None
+    values["fetched"] = json.dumps(values["fetched"], default=str) if values["fetched"] else None
+    dead_letter_id: int = connection.execute(INSERT_DEAD_LETTER, values).scalar_one()
+    return dead_letter_id
+
+
+def _as_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"raw": body.decode("utf-8", "replace")[:4000]}
