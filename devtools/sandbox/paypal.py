@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request
 
 from devtools.sandbox import _paypal_objects as objects
-from devtools.sandbox.app import sandbox_state
 from devtools.sandbox._signing import rsa_sha256_sign, rsa_sha256_verify
+from devtools.sandbox.app import sandbox_state
 from pipeline.signatures.paypal import paypal_transmission_message
 
 blueprint = Blueprint("sandbox_paypal", __name__)

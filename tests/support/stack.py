@@ -26,9 +26,10 @@ from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from receivers.app import create_app
 from tasks.celery_app import create_celery
+from tests.support.fixtures import FIXTURES
 from tests.support.servers import free_port
 
-CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "config"
+CONFIG = FIXTURES / "config"
 
 
 class ThreadedServer:

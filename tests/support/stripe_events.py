@@ -5,17 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from pipeline.signatures.timestamped_hmac import timestamped_hmac_header
+from tests.support.fixtures import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
+STRIPE_FIXTURES = FIXTURES / "stripe"
 SECRET = "whsec_test_current"
 
 
 def load(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    loaded: dict[str, Any] = json.loads((STRIPE_FIXTURES / name).read_text())
     return loaded
 
 

@@ -10,17 +10,17 @@ import hmac
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 from standardwebhooks import Webhook
 
 from tests.support.db import counts, rows
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "generic"
+FIXTURES = FIXTURE_ROOT / "generic"
 # from tests/fixtures/config/60-generic.toml
 INBOUND_SECRET = "whsec_c3RhY2t3aXJlLXN0YW5kYXJkLXdlYmhvb2tzLWN1cjE="
 OUTBOUND_SECRET = "whsec_c3RhY2t3aXJlLW91dGJvdW5kLWh0dHAtc2lnbmluZzE="

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +26,10 @@ from pipeline.providers.base import DeliveryRef, DestinationContext, SourceConte
 from pipeline.providers.registry import destination_provider, source_provider
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "thinkific"
+FIXTURES = FIXTURE_ROOT / "thinkific"
 SOURCE = source_provider("thinkific")
 DESTINATION = destination_provider("thinkific")
 KEY = "thinkific_test_key"

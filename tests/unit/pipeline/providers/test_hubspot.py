@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +18,9 @@ from pipeline.providers.base import DeliveryRef, DestinationContext
 from pipeline.providers.hubspot.destination import DESTINATION, HubSpotOptions, until_reset
 from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hubspot"
+FIXTURES = FIXTURE_ROOT / "hubspot"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
 
 

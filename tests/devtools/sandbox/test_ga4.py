@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from devtools.sandbox.state import SandboxState
-from tests.unit.sandbox.test_hubspot import fresh_emulator
+from tests.devtools.sandbox.test_hubspot import fresh_emulator
 
 QUERY = "?measurement_id=G-STACKWIRE1&api_secret=ga4_test_api_secret"
 COLLECT, DEBUG = f"/ga4/mp/collect{QUERY}", f"/ga4/debug/mp/collect{QUERY}"

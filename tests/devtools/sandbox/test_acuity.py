@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,11 +14,10 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from tests.support.fixtures import FIXTURES
 
 USER, KEY = "21110176", "acuity-api-key"
-DOCUMENTED = set(
-    json.loads((Path(__file__).parents[2] / "fixtures" / "acuity" / "appointment.json").read_text())
-)
+DOCUMENTED = set(json.loads((FIXTURES / "acuity" / "appointment.json").read_text()))
 
 
 def basic(user: str = USER, key: str = KEY) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,10 @@ from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "activecampaign"
+FIXTURES = FIXTURE_ROOT / "activecampaign"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,9 @@ from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.db import rows
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "generic"
+FIXTURES = FIXTURE_ROOT / "generic"
 SECRET = "whsec_c3RhY2t3aXJlLXN0YW5kYXJkLXdlYmhvb2tzLWN1cjE="  # sw-orders', 60-generic.toml
 
 

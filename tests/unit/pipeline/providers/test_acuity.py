@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +23,10 @@ from pipeline.providers.acuity.source import SOURCE
 from pipeline.providers.base import Fetched, SourceContext, Verdict
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import serve_sandbox
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "acuity"
+FIXTURES = FIXTURE_ROOT / "acuity"
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 

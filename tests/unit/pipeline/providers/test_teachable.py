@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +27,10 @@ from pipeline.providers.teachable.destination import DESTINATION
 from pipeline.providers.teachable.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "teachable"
+FIXTURES = FIXTURE_ROOT / "teachable"
 
 
 def body(name: str) -> bytes:

@@ -11,7 +11,6 @@ import copy
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,10 @@ from pipeline.providers.base import Fetched, SourceContext, Verdict
 from pipeline.providers.calendly.source import SOURCE, external_id
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, serve_sandbox
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "calendly"
+FIXTURES = FIXTURE_ROOT / "calendly"
 API = "https://api.calendly.com"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzY29wZSI6InRlc3QifQ.c2lnbmF0dXJl"
 

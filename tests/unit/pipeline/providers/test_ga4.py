@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,8 +27,9 @@ from pipeline.providers.ga4.destination import (
 )
 from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ga4"
+FIXTURES = FIXTURE_ROOT / "ga4"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
 NO_CONTENT = (204, None, {})
 

@@ -1,13 +1,12 @@
 """PayPal's transmission headers at the edge: all five present and well formed, a fresh transmission
 time (both directions), a certificate URL on a trusted host. Authenticity itself is the verify
-task's postback (tests/unit/providers/test_paypal.py); here nothing reaches PayPal.
+task's postback (tests/unit/pipeline/providers/test_paypal.py); here nothing reaches PayPal.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +22,9 @@ from pipeline.settings import Settings
 from pipeline.signatures.base import SignedRequest, Verified
 from receivers.app import create_app
 from tests.support.db import rows, scalar
+from tests.support.fixtures import FIXTURES
 
-BODY = (
-    Path(__file__).parents[3] / "fixtures" / "paypal" / "PAYMENT.CAPTURE.COMPLETED.json"
-).read_bytes()
+BODY = (FIXTURES / "paypal" / "PAYMENT.CAPTURE.COMPLETED.json").read_bytes()
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 SENT = "2026-09-21T14:13:20Z"
 CERT = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-7a8abba8"

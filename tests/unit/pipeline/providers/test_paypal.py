@@ -31,9 +31,10 @@ from pipeline.providers.paypal.mapping import minor_units
 from pipeline.providers.paypal.source import SOURCE, linked_id, postback_body
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import serve_sandbox
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "paypal"
+FIXTURES = FIXTURE_ROOT / "paypal"
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
 CAPTURE_PATH = r"/v2/payments/captures/([^/]+)$"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -18,8 +17,9 @@ from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.calendly.source import SOURCE as CALENDLY_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
+from tests.support.fixtures import FIXTURES
 
-BODY = (Path(__file__).parents[3] / "fixtures" / "calendly" / "invitee.created.json").read_bytes()
+BODY = (FIXTURES / "calendly" / "invitee.created.json").read_bytes()
 SOURCE = SourceConfig(
     name="calendly",
     provider="calendly",

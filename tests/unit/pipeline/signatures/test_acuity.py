@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -18,8 +17,9 @@ from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.acuity.source import SOURCE as ACUITY_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
+from tests.support.fixtures import FIXTURES
 
-BODY = (Path(__file__).parents[3] / "fixtures" / "acuity" / "scheduled.form").read_bytes()
+BODY = (FIXTURES / "acuity" / "scheduled.form").read_bytes()
 SOURCE = SourceConfig(
     name="acuity",
     provider="acuity",

@@ -22,8 +22,9 @@ from pipeline.providers.generic_hmac.source import SOURCE
 from pipeline.settings import Settings
 from receivers.app import create_app
 from tests.support.db import rows
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "generic"
+FIXTURES = FIXTURE_ROOT / "generic"
 GITHUB_SECRET = "generic-hmac-test-secret"  # hmac-github's, 60-generic.toml
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,9 @@ from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
 from tests.support.db import rows, scalar
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mailchimp"
+FIXTURES = FIXTURE_ROOT / "mailchimp"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 URL = "/webhooks/mailchimp_audience"
 

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +27,10 @@ from pipeline.providers.kajabi.destination import DESTINATION
 from pipeline.providers.kajabi.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
-HOOK = json.loads((Path(__file__).parents[2] / "fixtures" / "kajabi" / "purchase.json").read_text())
+HOOK = json.loads((FIXTURES / "kajabi" / "purchase.json").read_text())
 GRANT = {
     "type": "purchase.completed",
     "key": "stripe:cs_9",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,9 +35,10 @@ from pipeline.signatures.timestamped_hmac import timestamped_hmac_hex
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "kit"
+FIXTURES = FIXTURE_ROOT / "kit"
 NEW, LEGACY = KitSource(), KitLegacySource()
 
 
