@@ -1,4 +1,5 @@
-"""The few exception types the pipeline speaks; tasks map them to retry or dead-letter.
+"""Every exception type Stackwire speaks, the edge's included; `pipeline.delivery.policy` decides
+what each means for a retry.
 
 Failure classes name who must act, so an operator can tell a creator's mistake from ours:
 - `destination_rejected`: the destination answered 4xx to a well-formed request;
@@ -11,8 +12,6 @@ Failure classes name who must act, so an operator can tell a creator's mistake f
 
 from __future__ import annotations
 
-import requests
-from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -80,25 +79,6 @@ class ContractError(PermanentError):
 
 class ConfigurationError(PermanentError):
     failure_class = FailureClass.CONFIGURATION
-
-
-def classify(exc: Exception, subject: str) -> PipelineError:
-    """What an exception nobody raised on purpose means (infrastructure errors excepted: callers
-    re-raise those so the task is retried as a whole)."""
-    if isinstance(exc, PipelineError):
-        return exc
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return RetryableError(
-            f"{subject} did not answer within the task's time limit", reason="time_limit"
-        )
-    if isinstance(exc, requests.RequestException):
-        # a truncated or undecodable answer: transport trouble, not a verdict on the request
-        return RetryableError(f"{subject}: {type(exc).__name__}", reason="transport_error")
-    return PermanentError(
-        f"unexpected {type(exc).__name__} in {subject}",
-        reason="internal_error",
-        failure_class=FailureClass.INTERNAL,
-    )
 
 
 class ConfigError(Exception):

@@ -7,18 +7,19 @@ after it.
 
 from __future__ import annotations
 
-import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import Celery, Task, current_app
 from celery.signals import task_postrun, task_prerun, worker_process_init
 
 from pipeline import logging as pipeline_logging
+from pipeline.delivery.policy import backoff
 from pipeline.errors import INFRASTRUCTURE_ERRORS
 from pipeline.runtime import Runtime
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "retry_infrastructure", "runtime_of"]
 MAX_INFRASTRUCTURE_RETRIES = 100
+T = TypeVar("T")
 
 
 def runtime_of(app: Celery) -> Runtime:
@@ -29,11 +30,16 @@ def runtime_of(app: Celery) -> Runtime:
     return runtime
 
 
-def retry_infrastructure(task: Task, exc: Exception) -> None:
-    """Re-queues the task with a capped, jittered backoff while a server is unreachable."""
-    retries = task.request.retries
-    countdown = random.uniform(0, min(30.0, 0.5 * 2**retries))
-    raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_INFRASTRUCTURE_RETRIES)
+def run_or_retry(task: Task, work: Callable[[Runtime], T]) -> T:
+    """Runs the pipeline function; while our own PostgreSQL, Redis or broker is unreachable the
+    work itself is fine, so the task is re-queued with the policy's capped, jittered backoff."""
+    try:
+        return work(runtime_of(task.app))
+    except INFRASTRUCTURE_ERRORS as exc:
+        countdown = backoff(task.request.retries + 1, base=0.5, cap=30.0)
+        raise task.retry(
+            exc=exc, countdown=countdown, max_retries=MAX_INFRASTRUCTURE_RETRIES
+        ) from exc
 
 
 @worker_process_init.connect

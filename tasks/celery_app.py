@@ -11,14 +11,14 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
-from pipeline.keys import LANES
+from pipeline import keys
+from pipeline.keys import LANES, MAINTENANCE
 from pipeline.settings import Settings
 
 # Longest wait a task may be published with; longer waits are parked in the database.
 MAX_COUNTDOWN_SECONDS = 300
 VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_MODULES = ("tasks.events", "tasks.deliveries", "tasks.maintenance")
-MAINTENANCE = "maintenance"
 
 
 def create_celery(settings: Settings, *, task_events: bool = True) -> Celery:
@@ -86,14 +86,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         # the transactional outbox: publish what was committed but never (or no longer) queued
         "sweep-outbox": {
-            "task": "stackwire.sweep",
+            "task": keys.SWEEP,
             "schedule": every,
-            "options": {"queue": "maintenance", "expires": every * 2},
+            "options": {"queue": MAINTENANCE, "expires": every * 2},
         },
         # probe destinations whose circuit is open, and release held deliveries when they answer
         "probe-circuits": {
-            "task": "stackwire.probe_circuits",
+            "task": keys.PROBE_CIRCUITS,
             "schedule": every,
-            "options": {"queue": "maintenance", "expires": every * 2},
+            "options": {"queue": MAINTENANCE, "expires": every * 2},
         },
     }

@@ -1,7 +1,8 @@
-"""Claiming a delivery: a lease on its row (`status = in_flight`, `lease_until`).
+"""Claiming deliveries: a lease on each row (`status = in_flight`, `lease_until`).
 
 A second worker, a broker redelivery or the sweeper's re-publish finds nothing to claim while the
-lease lives, and a worker killed mid-call leaves a lease that expires, so the work is picked up again.
+lease lives, and a worker killed mid-call leaves a lease that expires, so the work is picked up
+again. Work claimed but not tried (rate limited) goes back without spending an attempt.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from pipeline.config.model import DestinationConfig
+from pipeline.delivery.policy import MAX_COUNTDOWN
+from pipeline.errors import ConfigurationError
+from pipeline.flow.publish import publish_delivery
 from pipeline.providers.base import DeliveryRef
+from pipeline.runtime import Runtime
 
 LEASE_SECONDS = 75  # longer than the hard task time limit (60 s), so a live worker keeps its lease
-
 
 CLAIM = text(
     """
@@ -30,6 +35,33 @@ CLAIM = text(
            OR (d.status = 'in_flight' AND (d.lease_until < now() OR d.claimed_by = :claimant)))
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
               d.window_started_at, e.canonical
+    """
+)
+CLAIM_DUE = text(
+    """
+    WITH due AS (
+        SELECT id FROM deliveries
+        WHERE destination = :destination
+          AND (status IN ('pending', 'retrying')
+               OR (status = 'in_flight' AND lease_until < now()))
+          AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        ORDER BY id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
+        lease_until = now() + make_interval(secs => :lease), claimed_by = NULL, updated_at = now()
+    FROM due, events e
+    WHERE d.id = due.id AND e.id = d.event_id
+    RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
+              d.window_started_at, e.canonical
+    """
+)
+RELEASE = text(
+    """
+    UPDATE deliveries SET status = 'pending', attempts = attempts - 1, lease_until = NULL,
+        next_attempt_at = now() + make_interval(secs => :delay), updated_at = now()
+    WHERE id = ANY(:ids) AND status = 'in_flight'
     """
 )
 
@@ -48,14 +80,39 @@ def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Cla
     (same task id) it takes its own lease back at once instead of waiting for it to expire."""
     params = {"id": delivery_id, "lease": LEASE_SECONDS, "claimant": claimant or "-"}
     row = connection.execute(CLAIM, params).first()
-    if row is None:
-        return None
-    action = row.action
+    return _claimed(row) if row is not None else None
+
+
+def claim_due(connection: Connection, destination: str, limit: int) -> list[Claimed]:
+    """Leases up to `limit` deliveries due for a batching destination, oldest first."""
+    params = {"destination": destination, "limit": limit, "lease": LEASE_SECONDS}
+    return [_claimed(row) for row in connection.execute(CLAIM_DUE, params)]
+
+
+def _claimed(row: Any) -> Claimed:
     ref = DeliveryRef(
         id=row.id,
-        action=action,
-        verb=action.split(".", 1)[1],
+        action=row.action,
+        verb=row.action.split(".", 1)[1],
         idempotency_key=row.idempotency_key,
         attempt=row.attempts,
     )
     return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
+
+
+def configured_destination(rt: Runtime, name: str) -> DestinationConfig:
+    destination = rt.config.destinations.get(name)
+    if destination is None:
+        raise ConfigurationError(
+            f"destination {name!r} is no longer in the config", reason="unknown_destination"
+        )
+    return destination
+
+
+def defer(rt: Runtime, destination: DestinationConfig, claimed: list[Claimed], wait: float) -> None:
+    """Rate limited: back to pending without spending an attempt, published again after the wait."""
+    with rt.engine.begin() as connection:
+        connection.execute(RELEASE, {"ids": [c.ref.id for c in claimed], "delay": wait})
+    if wait <= MAX_COUNTDOWN:  # a longer wait (a daily quota) is left to the sweeper
+        first = claimed[0]
+        publish_delivery(rt, first.ref.id, first.lane, destination.name, countdown=wait)

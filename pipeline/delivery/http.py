@@ -102,7 +102,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(when - (now if now is not None else time.time()), 0.0)
 
 
-def classify(response: requests.Response, *, provider: str) -> None:
+def raise_for_answer(response: requests.Response, *, provider: str) -> None:
     """Raises the pipeline error an HTTP answer means; returns for 2xx."""
     status = response.status_code
     if 200 <= status < 300:
@@ -187,7 +187,7 @@ class ApiClient:
         self.last.status = response.status_code
         self.last.excerpt = redact(response.text[:EXCERPT_CHARS])
         if response.status_code not in accept:
-            classify(response, provider=self.provider)
+            raise_for_answer(response, provider=self.provider)
         return response
 
 

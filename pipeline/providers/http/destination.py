@@ -19,7 +19,7 @@ eval, no Jinja. With a `signing_secret` every request carries `webhook-id` (the 
 idempotency key, the same on every retry, so the receiver can deduplicate), `webhook-timestamp`
 and `webhook-signature` as the Standard Webhooks spec defines them
 (standard-webhooks/standard-webhooks `spec/standard-webhooks.md`). What is retried follows
-`pipeline.http.classify` (the spec's advice too: 3xx and 4xx fail, 429 and 5xx retry with
+`pipeline.delivery.http.raise_for_answer` (the spec's advice too: 3xx and 4xx fail, 429 and 5xx retry with
 Retry-After, 410 means stop).
 """
 

@@ -7,7 +7,7 @@ import email.utils
 import pytest
 import requests
 
-from pipeline.delivery.http import classify, parse_retry_after, same_origin
+from pipeline.delivery.http import parse_retry_after, raise_for_answer, same_origin
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.logging import redact
 
@@ -22,19 +22,19 @@ def response(status: int, **headers: str) -> requests.Response:
 
 @pytest.mark.parametrize("status", [200, 201, 204])
 def test_2xx_is_success(status: int) -> None:
-    classify(response(status), provider="x")
+    raise_for_answer(response(status), provider="x")
 
 
 @pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 502, 503, 504])
 def test_throttling_timeouts_and_server_errors_are_retried(status: int) -> None:
     with pytest.raises(RetryableError):
-        classify(response(status), provider="x")
+        raise_for_answer(response(status), provider="x")
 
 
 @pytest.mark.parametrize("status", [301, 302, 400, 404, 410, 422])
 def test_redirects_and_client_errors_are_never_retried(status: int) -> None:
     with pytest.raises(PermanentError) as raised:
-        classify(response(status), provider="x")
+        raise_for_answer(response(status), provider="x")
     assert not isinstance(raised.value, RetryableError)
     assert raised.value.http_status == status
 
@@ -42,21 +42,21 @@ def test_redirects_and_client_errors_are_never_retried(status: int) -> None:
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_credentials_are_a_configuration_problem(status: int) -> None:
     with pytest.raises(ConfigurationError) as raised:
-        classify(response(status), provider="x")
+        raise_for_answer(response(status), provider="x")
     assert raised.value.failure_class == "configuration"
 
 
 def test_stripe_should_retry_overrides_the_status() -> None:
     with pytest.raises(RetryableError):
-        classify(response(400, **{"Stripe-Should-Retry": "true"}), provider="stripe")
+        raise_for_answer(response(400, **{"Stripe-Should-Retry": "true"}), provider="stripe")
     with pytest.raises(PermanentError) as raised:
-        classify(response(503, **{"Stripe-Should-Retry": "false"}), provider="stripe")
+        raise_for_answer(response(503, **{"Stripe-Should-Retry": "false"}), provider="stripe")
     assert not isinstance(raised.value, RetryableError)
 
 
 def test_retry_after_is_carried_on_the_error() -> None:
     with pytest.raises(RetryableError) as raised:
-        classify(response(429, **{"Retry-After": "7"}), provider="x")
+        raise_for_answer(response(429, **{"Retry-After": "7"}), provider="x")
     assert raised.value.retry_after == 7.0
 
 
