@@ -24,9 +24,10 @@ run: $(STAMP) ## start the whole system (embedded PostgreSQL/Redis unless DATABA
 test: $(STAMP) ## the whole test suite (real PostgreSQL, Redis and worker processes), in parallel
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not chaos"
 
-lint: $(STAMP) ## ruff (lint and format check) and mypy
+lint: $(STAMP) ## ruff (lint, format, banned APIs), import-linter (the layering) and mypy (tests too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes

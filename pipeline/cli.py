@@ -101,7 +101,7 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
     if config.lanes[lane].nice:
         # under load the kernel serves payments and enrollments first; pool children inherit it
         os.nice(config.lanes[lane].nice)
-    app = create_celery(settings, task_events=os.environ.get("STACKWIRE_TASK_EVENTS", "1") == "1")
+    app = create_celery(settings, task_events=settings.task_events)
     app.worker_main(
         [
             "worker",
@@ -116,7 +116,7 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
             "--without-gossip",
             "--without-mingle",
             "--pool",
-            pool or os.environ.get("STACKWIRE_WORKER_POOL", "prefork"),
+            pool or settings.worker_pool,
         ]
     )
 
@@ -142,7 +142,7 @@ def flower() -> None:
 
     settings = load_settings()
     app = create_celery(settings)
-    address = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
+    address = settings.flower_address
     app.start(["flower", f"--port={settings.flower_port}", f"--address={address}"])
 
 

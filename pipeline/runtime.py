@@ -45,7 +45,7 @@ class Runtime:
             engine=create_db_engine(settings),
             redis=create_redis(settings),
             celery=celery,
-            http=build_session(),
+            http=build_session(settings),
             publisher=publisher_for(settings.effective_broker_url, celery),
         )
 

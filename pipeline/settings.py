@@ -2,7 +2,8 @@
 
 Everything a deployment varies lives here (where the servers are, ports, the config file path);
 everything a creator varies (sources, destinations, flows) lives in the TOML config file
-(`pipeline.config`). Nothing reads `os.environ` elsewhere.
+(`pipeline.config`). Nothing else in the product reads `os.environ` (ruff's banned-api rule in
+`make lint` keeps it so); everything else receives a `Settings`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ class Settings:
     chaos_publish_failure_rate: float = 0.0
     log_level: str = "INFO"
     log_json: bool = True
+    # the receiver under gunicorn (receivers/gunicorn_conf.py)
+    receiver_workers: int = 2
+    receiver_worker_class: str = "gthread"
+    receiver_threads: int = 8
+    # workers: Celery's pool, and whether they send task events (Flower shows them)
+    worker_pool: str = "prefork"
+    task_events: bool = True
+    flower_address: str = "127.0.0.1"
+    # outbound HTTP: the CA bundle and proxies, read once here instead of on every request
+    ca_bundle: str | None = None
+    proxies: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -57,6 +69,14 @@ class Settings:
             chaos_publish_failure_rate=float(env.get("STACKWIRE_CHAOS_PUBLISH_FAILURE_RATE") or 0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             log_json=env.get("STACKWIRE_LOG_FORMAT", "json") == "json",
+            receiver_workers=_int(env, "STACKWIRE_RECEIVER_WORKERS", 2),
+            receiver_worker_class=env.get("STACKWIRE_RECEIVER_WORKER_CLASS", "gthread"),
+            receiver_threads=_int(env, "STACKWIRE_RECEIVER_THREADS", 8),
+            worker_pool=env.get("STACKWIRE_WORKER_POOL") or "prefork",
+            task_events=env.get("STACKWIRE_TASK_EVENTS", "1") == "1",
+            flower_address=env.get("FLOWER_ADDRESS", "127.0.0.1"),
+            ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
+            proxies=_proxies(env),
             env=env,
         )
 
@@ -101,3 +121,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _proxies(env: Mapping[str, str]) -> dict[str, str]:
+    """`<scheme>_proxy` variables as requests takes them, the lowercase spelling winning (as in
+    urllib's `getproxies_environment`)."""
+    found: dict[str, str] = {}
+    for name in sorted(env, key=str.islower):  # uppercase first, so lowercase overrides
+        if name.lower().endswith("_proxy") and env[name]:
+            found[name[: -len("_proxy")].lower()] = env[name]
+    return found

@@ -7,12 +7,13 @@ sync workers in `make bench` (docs/benchmarks.md).
 
 from __future__ import annotations
 
-import os
+from pipeline.settings import Settings
 
-bind = f"{os.environ.get('STACKWIRE_HOST', '127.0.0.1')}:{os.environ.get('STACKWIRE_PORT', '8000')}"
-workers = int(os.environ.get("STACKWIRE_RECEIVER_WORKERS", "2"))
-worker_class = os.environ.get("STACKWIRE_RECEIVER_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("STACKWIRE_RECEIVER_THREADS", "8"))
+_settings = Settings.from_env()
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.receiver_workers
+worker_class = _settings.receiver_worker_class
+threads = _settings.receiver_threads
 # a request that takes this long is stuck: the worker is replaced
 timeout = 30
 graceful_timeout = 20

@@ -8,9 +8,7 @@ keeps a redacted note of the last exchange for the attempt row.
 from __future__ import annotations
 
 import email.utils
-import os
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,19 +21,19 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
 from pipeline.logging import redact
+from pipeline.settings import Settings
 
 EXCERPT_CHARS = 300
 
 
-def build_session(pool_size: int = 10) -> requests.Session:
+def build_session(settings: Settings | None = None, pool_size: int = 10) -> requests.Session:
+    settings = settings or Settings()
     session = requests.Session()
-    # proxies and the CA bundle are read from the environment once, here, instead of on every
-    # request (requests scans the whole environment per call when trust_env is on)
+    # proxies and the CA bundle come from the settings, read once, instead of requests scanning
+    # the whole environment on every call (what it does when trust_env is on)
     session.trust_env = False
-    session.proxies.update(urllib.request.getproxies())
-    session.verify = (
-        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    )
+    session.proxies.update(settings.proxies)
+    session.verify = settings.ca_bundle or True
     # no automatic retries: the pipeline's own policy decides, and records each try
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)

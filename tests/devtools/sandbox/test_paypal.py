@@ -1,6 +1,6 @@
 """The PayPal emulator: OAuth client credentials, Bearer tokens, PayPal's error bodies, real signatures.
 
-Signatures are checked here independently of `pipeline.signing`: the certificate is downloaded from
+Signatures are checked here independently of `pipeline.signatures`: the certificate is downloaded from
 the cert URL the webhook names and the message is rebuilt from PayPal's description with `zlib`.
 """
 
@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from tests.support.web import json_of
 
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
 SECRET = "secret-1"
@@ -41,13 +42,13 @@ def token(client: FlaskClient, client_id: str = "client-1") -> dict[str, str]:
         data={"grant_type": "client_credentials"},
     )
     assert answer.status_code == 200, answer.json
-    return {"Authorization": f"Bearer {answer.json['access_token']}"}
+    return {"Authorization": f"Bearer {json_of(answer)['access_token']}"}
 
 
 def control(client: FlaskClient, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     answer = client.post(f"/_sandbox/paypal/{path}", json=body or {})
     assert answer.status_code == 200, answer.json
-    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    found: dict[str, Any] = json_of(answer)
     return found
 
 
@@ -86,7 +87,7 @@ def test_client_credentials_get_a_bearer_token_shaped_like_paypals(client: Flask
         "/paypal/v1/oauth2/token", headers=basic(), data={"grant_type": "client_credentials"}
     )
     assert answer.status_code == 200
-    assert set(answer.json) == {
+    assert set(json_of(answer)) == {
         "scope",
         "access_token",
         "token_type",
@@ -94,8 +95,8 @@ def test_client_credentials_get_a_bearer_token_shaped_like_paypals(client: Flask
         "expires_in",
         "nonce",
     }
-    assert answer.json["token_type"] == "Bearer"
-    assert answer.json["expires_in"] == 32400
+    assert json_of(answer)["token_type"] == "Bearer"
+    assert json_of(answer)["expires_in"] == 32400
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_missing_or_bad_client_credentials_are_401_invalid_client(
 def test_a_token_request_without_the_grant_type_is_400(client: FlaskClient) -> None:
     answer = client.post("/paypal/v1/oauth2/token", headers=basic(), data={})
     assert answer.status_code == 400
-    assert answer.json["error"] == "unsupported_grant_type"
+    assert json_of(answer)["error"] == "unsupported_grant_type"
 
 
 def test_the_rest_api_wants_a_token_the_sandbox_issued(client: FlaskClient) -> None:
@@ -127,8 +128,8 @@ def test_the_rest_api_wants_a_token_the_sandbox_issued(client: FlaskClient) -> N
     for headers in ({}, {"Authorization": "Bearer made-up"}, basic()):
         answer = client.get(path, headers=headers)
         assert answer.status_code == 401
-        assert answer.json["name"] == "AUTHENTICATION_FAILURE"
-        assert {"name", "message", "debug_id", "details", "links"} <= set(answer.json)
+        assert json_of(answer)["name"] == "AUTHENTICATION_FAILURE"
+        assert {"name", "message", "debug_id", "details", "links"} <= set(json_of(answer))
     assert client.get(path, headers=token(client)).status_code == 200
 
 
@@ -161,10 +162,10 @@ def test_the_webhook_is_signed_sha256withrsa_over_paypals_message(client: FlaskC
         ]
     )
     signature = base64.b64decode(headers["PAYPAL-TRANSMISSION-SIG"])
+    public_key = certificate.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
     # raises InvalidSignature unless the sandbox signed exactly this message
-    certificate.public_key().verify(
-        signature, message.encode(), padding.PKCS1v15(), hashes.SHA256()
-    )
+    public_key.verify(signature, message.encode(), padding.PKCS1v15(), hashes.SHA256())
     assert headers["PAYPAL-AUTH-ALGO"] == "SHA256withRSA"
 
 
@@ -224,11 +225,11 @@ def test_bad_input_is_400_with_paypals_validation_error_body(
 ) -> None:
     answer = verify(client, postback(purchase(client), **change))
     assert answer.status_code == 400
-    assert answer.json["name"] == "VALIDATION_ERROR"
+    assert json_of(answer)["name"] == "VALIDATION_ERROR"
     assert {"name", "message", "debug_id", "information_link", "details", "links"} <= set(
         answer.json
     )
-    [detail] = answer.json["details"]
+    [detail] = json_of(answer)["details"]
     assert (detail["field"], detail["location"], detail["issue"]) == (field, "body", issue)
 
 
@@ -237,7 +238,7 @@ def test_a_body_that_is_not_json_is_400_invalid_request(client: FlaskClient) -> 
         VERIFY, data=b"{nope", headers={**token(client), "Content-Type": "application/json"}
     )
     assert answer.status_code == 400
-    assert answer.json["name"] == "INVALID_REQUEST"
+    assert json_of(answer)["name"] == "INVALID_REQUEST"
 
 
 def test_a_resend_is_the_same_body_in_a_new_transmission_that_verifies(client: FlaskClient) -> None:
@@ -256,7 +257,7 @@ def test_a_resend_is_the_same_body_in_a_new_transmission_that_verifies(client: F
 def get(client: FlaskClient, path: str) -> dict[str, Any]:
     answer = client.get(f"/paypal{path}", headers=token(client))
     assert answer.status_code == 200, answer.json
-    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    found: dict[str, Any] = json_of(answer)
     return found
 
 
@@ -315,5 +316,5 @@ def test_a_partial_refund_leaves_the_capture_partially_refunded(client: FlaskCli
 def test_an_unknown_object_is_404_resource_not_found(client: FlaskClient) -> None:
     answer = client.get("/paypal/v2/payments/captures/0000000000000000X", headers=token(client))
     assert answer.status_code == 404
-    assert answer.json["name"] == "RESOURCE_NOT_FOUND"
-    assert answer.json["details"][0]["issue"] == "INVALID_RESOURCE_ID"
+    assert json_of(answer)["name"] == "RESOURCE_NOT_FOUND"
+    assert json_of(answer)["details"][0]["issue"] == "INVALID_RESOURCE_ID"

@@ -1,5 +1,5 @@
 """The generic HMAC scheme in the shapes creators meet: GitHub's `sha256=<hex>` and a timestamped
-base64 signature, each computed here independently of `pipeline.signing`."""
+base64 signature, each computed here independently of `pipeline.signatures`."""
 
 from __future__ import annotations
 
@@ -10,28 +10,25 @@ import time
 from typing import Any
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
+from pipeline.providers.generic_hmac.source import SOURCE as GENERIC_HMAC_SOURCE
 from pipeline.providers.generic_hmac.source import GenericHmacOptions
 from pipeline.signatures.base import SignedRequest, Verified
 from pipeline.signatures.generic_hmac import GenericHmac
+from tests.support.contexts import received_headers, source_config
 
 BODY = b'{"id":"pv_1","type":"analytics.page_view","occurred_at":"2026-03-01T12:00:00Z"}'
 SECRETS = ("new-secret", "old-secret")
 
 
 def source(**options: Any) -> SourceConfig:
-    return SourceConfig(
-        name="app",
-        provider="generic_hmac",
+    return source_config(
+        GENERIC_HMAC_SOURCE,
+        "app",
         signing_secrets=SECRETS,
-        api_base=None,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=1000,
-        enabled=True,
         options=GenericHmacOptions().load(options),
     )
 
@@ -57,7 +54,9 @@ def stamped_headers(secret: str, at: int, body: bytes = BODY) -> dict[str, str]:
 
 
 def check(src: SourceConfig, headers: dict[str, str], body: bytes = BODY) -> Verified:
-    return GenericHmac().verify(src, SignedRequest(body, Headers(headers), {}, time.time()))
+    return GenericHmac().verify(
+        src, SignedRequest(body, received_headers(headers), {}, time.time())
+    )
 
 
 def refused(src: SourceConfig, headers: dict[str, str], body: bytes = BODY) -> str:

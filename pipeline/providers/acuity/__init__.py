@@ -1,0 +1,3 @@
+"""Acuity Scheduling: a signed webhook source for appointments, each fetched in full (UTC plus the
+attendee's zone).
+"""

@@ -1,0 +1,1 @@
+"""Google Analytics 4 (Measurement Protocol): a batched analytics destination."""

@@ -1,0 +1,1 @@
+"""HubSpot (CRM API v3): a batched destination that upserts contacts by e-mail."""

@@ -1,0 +1,3 @@
+"""Kajabi: a webhook source (purchases, a secret in the URL) and a destination (grant and revoke
+offers) over its JSON:API.
+"""

@@ -1,0 +1,1 @@
+"""Mixpanel (Ingestion API): a batched analytics destination, deduplicated by `$insert_id`."""

@@ -1,0 +1,3 @@
+"""Slack (incoming webhooks): a destination that posts a message about an event, never a raw e-mail
+address.
+"""

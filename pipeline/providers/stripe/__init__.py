@@ -1,0 +1,3 @@
+"""Stripe: signed webhooks in (checkouts, refunds, disputes, subscriptions, invoices), the full
+object fetched, canonical events out.
+"""

@@ -1,0 +1,1 @@
+"""Teachable: a webhook source (enrollments, transactions) and a destination (enroll, unenroll)."""
