@@ -79,7 +79,7 @@ def simulate(
     settings = load_settings()
     config = load_checked_config(settings)
     configured = config.sources.get(source)
-    if configured is None or configured.provider != "stripe":
+    if configured is None or configured.provider.name != "stripe":
         raise click.ClickException(f"no Stripe source named {source!r} in the config")
     report = sim.purchases(
         receiver_url=f"http://{settings.host}:{settings.port}",
