@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from tests.support.servers import free_port
 from tests.support.stack import Stack, ThreadedServer
 from tests.support.stripe_events import SECRET
 from tests.support.waiting import wait_until
+from tests.support.web import json_of
 
 PRICE = "price_1PgafmB7WZ01zgkW6dKueIc5"
 
@@ -33,10 +35,10 @@ def test_a_publish_that_fails_after_commit_is_published_by_the_sweeper_once(
     calls = itertools.count()
     real_publish = publish.DirectPublisher.publish
 
-    def flaky_publish(self: publish.DirectPublisher, *args: object, **kwargs: object) -> bool:
+    def flaky_publish(self: publish.DirectPublisher, *args: Any, **kwargs: Any) -> bool:
         if next(calls) % 2 == 0:
             return False  # as the publisher answers when the broker refused the message
-        return real_publish(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_publish(self, *args, **kwargs)
 
     monkeypatch.setattr(publish.DirectPublisher, "publish", flaky_publish)
     # When 20 purchases arrive
@@ -101,7 +103,7 @@ def test_with_postgresql_unreachable_the_provider_is_told_to_retry(live: Stack) 
     )
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
-    assert response.json["error"]["code"] == "temporarily_unavailable"
+    assert json_of(response)["error"]["code"] == "temporarily_unavailable"
     assert "postgres" not in response.get_data(as_text=True).lower()  # no internals leak
     assert scalar(live.runtime.engine, "SELECT count(*) FROM events") == 0
 
@@ -113,4 +115,4 @@ def test_readiness_says_what_is_missing(live: Stack) -> None:
     app = create_app(settings, config=live.runtime.config, configure_logs=False)
     answer = app.test_client().get("/readyz")
     assert answer.status_code == 503
-    assert answer.json["error"]["message"] == "Not ready: Redis does not answer."
+    assert json_of(answer)["error"]["message"] == "Not ready: Redis does not answer."

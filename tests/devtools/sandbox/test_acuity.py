@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
 from tests.support.fixtures import FIXTURES
+from tests.support.web import json_of
 
 USER, KEY = "21110176", "acuity-api-key"
 DOCUMENTED = set(json.loads((FIXTURES / "acuity" / "appointment.json").read_text()))
@@ -32,7 +33,7 @@ def client() -> FlaskClient:
 def control(client: FlaskClient, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     answer = client.post(f"/_sandbox/acuity/{path}", json=body or {})
     assert answer.status_code == 200, answer.json
-    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    found: dict[str, Any] = json_of(answer)
     return found
 
 
@@ -54,7 +55,7 @@ def schedule(client: FlaskClient, **changes: Any) -> dict[str, Any]:
 def read(client: FlaskClient, appointment_id: int) -> dict[str, Any]:
     answer = client.get(f"/acuity/api/v1/appointments/{appointment_id}", headers=basic())
     assert answer.status_code == 200
-    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    found: dict[str, Any] = json_of(answer)
     return found
 
 
@@ -102,8 +103,8 @@ def test_another_accounts_appointment_and_unknown_ids_are_acuitys_404(client: Fl
     unknown = client.get("/acuity/api/v1/appointments/7", headers=basic())
     for answer in (theirs, unknown):
         assert answer.status_code == 404
-        assert answer.json["error"] == "not_found"  # type: ignore[index]
-        assert answer.json["status_code"] == 404  # type: ignore[index]
+        assert json_of(answer)["error"] == "not_found"
+        assert json_of(answer)["status_code"] == 404
 
 
 def test_scheduling_sends_scheduled_then_changed_signed_with_the_api_key(

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.datastructures import Headers
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.calendly.source import SOURCE
 from pipeline.providers.calendly.source import SOURCE as CALENDLY_SOURCE
 from pipeline.signatures.base import SignedRequest
 from schemas.contracts.base import ContractReport, check
+from tests.support.contexts import received_headers, source_config
+from tests.support.web import json_of
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzY29wZSI6InRlc3QifQ.c2lnbmF0dXJl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,7 +32,7 @@ def client() -> FlaskClient:
 def control(client: FlaskClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
     answer = client.post(f"/_sandbox/calendly/{path}", json=body)
     assert answer.status_code == 200, answer.json
-    found: dict[str, Any] = answer.json  # type: ignore[assignment]
+    found: dict[str, Any] = json_of(answer)
     return found
 
 
@@ -54,19 +54,11 @@ def document(webhook: dict[str, Any]) -> dict[str, Any]:
 
 
 def verified_by_our_receiver(webhook: dict[str, Any], key: str = KEY) -> None:
-    source = SourceConfig(
-        name="calendly",
-        provider="calendly",
-        signing_secrets=(key,),
-        api_base=None,
-        tolerance_seconds=180,
-        on_unknown_fields="warn",
-        max_body_bytes=262144,
-        enabled=True,
-        options={},
+    source = source_config(
+        CALENDLY_SOURCE, signing_secrets=(key,), tolerance_seconds=180, max_body_bytes=262144
     )
-    headers = Headers(webhook["headers"])
-    request = SignedRequest(webhook["body"].encode(), headers, {}, time.time())  # type: ignore[arg-type]
+    headers = received_headers(webhook["headers"])
+    request = SignedRequest(webhook["body"].encode(), headers, {}, time.time())
     CALENDLY_SOURCE.signature.verify(source, request)
 
 
@@ -93,13 +85,13 @@ def test_a_booking_is_readable_in_resource_envelopes(client: FlaskClient) -> Non
     path = payload["uri"].removeprefix("http://localhost/calendly")
     invitee = client.get(f"/calendly{path}", headers=AUTH)
     assert invitee.status_code == 200
-    assert invitee.json["resource"] == {  # type: ignore[index]
+    assert json_of(invitee)["resource"] == {
         k: v for k, v in payload.items() if k != "scheduled_event"
     }
-    event = client.get(f"/calendly{path.split('/invitees/')[0]}", headers=AUTH).json
-    assert event["resource"] == payload["scheduled_event"]  # type: ignore[index]
-    assert event["resource"]["start_time"] == "2026-05-04T13:00:00.000000Z"  # type: ignore[index]
-    assert event["resource"]["end_time"] == "2026-05-04T13:30:00.000000Z"  # type: ignore[index]
+    event = json_of(client.get(f"/calendly{path.split('/invitees/')[0]}", headers=AUTH))
+    assert event["resource"] == payload["scheduled_event"]
+    assert event["resource"]["start_time"] == "2026-05-04T13:00:00.000000Z"
+    assert event["resource"]["end_time"] == "2026-05-04T13:30:00.000000Z"
 
 
 def test_unknown_objects_get_calendlys_404(client: FlaskClient) -> None:
@@ -163,7 +155,7 @@ def test_a_cancellation_is_recorded_on_the_invitee_and_its_event(client: FlaskCl
     assert (sent["payload"]["status"], sent["payload"]["rescheduled"]) == ("canceled", False)
     assert sent["payload"]["cancellation"]["reason"] == "sick"
     path = sent["payload"]["uri"].removeprefix("http://localhost/calendly")
-    assert client.get(f"/calendly{path}", headers=AUTH).json["resource"]["status"] == "canceled"  # type: ignore[index]
+    assert json_of(client.get(f"/calendly{path}", headers=AUTH))["resource"]["status"] == "canceled"
     # a canceled invitee cannot be canceled or moved again
     assert (
         client.post(
@@ -183,7 +175,7 @@ def test_control_requests_need_a_signing_key(client: FlaskClient) -> None:
         },
     )
     assert answer.status_code == 400
-    assert answer.json["title"] == "Invalid Argument"  # type: ignore[index]
+    assert json_of(answer)["title"] == "Invalid Argument"
 
 
 def test_reads_are_recorded_and_faults_apply(client: FlaskClient) -> None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.state import SandboxState
 from tests.devtools.sandbox.test_hubspot import fresh_emulator
+from tests.support.web import json_of
 
 QUERY = "?measurement_id=G-STACKWIRE1&api_secret=ga4_test_api_secret"
 COLLECT, DEBUG = f"/ga4/mp/collect{QUERY}", f"/ga4/debug/mp/collect{QUERY}"
@@ -80,13 +81,13 @@ def test_invalid_events_are_dropped_silently_and_the_debug_server_says_why(
     assert collected.status_code == 204
     assert recorded(state)["effects"] == {"event.recorded": 1}
     assert checked.status_code == 200
-    codes = [(m["fieldPath"], m["validationCode"]) for m in checked.json["validationMessages"]]
+    codes = [(m["fieldPath"], m["validationCode"]) for m in json_of(checked)["validationMessages"]]
     assert codes == [
         ("events[0].name", "NAME_INVALID"),
         ("events[2].name", "NAME_RESERVED"),
         ("events[3].params.currency", "VALUE_REQUIRED"),
     ]
-    assert "Event at index: [0]" in checked.json["validationMessages"][0]["description"]
+    assert "Event at index: [0]" in json_of(checked)["validationMessages"][0]["description"]
 
 
 def test_the_validation_server_records_nothing(ga4: tuple[FlaskClient, SandboxState]) -> None:
@@ -118,7 +119,7 @@ def test_limits_are_checked(
     assert client.post(COLLECT, json=body).status_code == 204
     assert recorded(state) == {}
     assert code in {
-        m["validationCode"] for m in client.post(DEBUG, json=body).json["validationMessages"]
+        m["validationCode"] for m in json_of(client.post(DEBUG, json=body))["validationMessages"]
     }
 
 
@@ -146,5 +147,5 @@ def test_a_body_over_130_kb_is_refused(ga4: tuple[FlaskClient, SandboxState]) ->
     )
     response = client.post(COLLECT, data=big, content_type="application/json")
     assert response.status_code == 413
-    assert response.json["error"]["code"] == 413
+    assert json_of(response)["error"]["code"] == 413
     assert recorded(state) == {}

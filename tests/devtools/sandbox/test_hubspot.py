@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.app import instrument
 from devtools.sandbox.state import Fault, SandboxState
+from tests.support.web import json_of
 
 PATH = "/hubspot/crm/v3/objects/contacts/batch/upsert"
 AUTH = {"Authorization": "Bearer pat-na1-11111111-2222-3333-4444-555555555555"}
@@ -57,9 +58,9 @@ def test_no_or_a_foreign_token_is_refused_like_hubspot(
     for headers in ({}, {"Authorization": "Bearer sk_test_x"}):
         response = client.post(PATH, json={"inputs": [person("ada@example.com")]}, headers=headers)
         assert response.status_code == 401
-        assert response.json["category"] == "INVALID_AUTHENTICATION"
-        assert response.json["message"].startswith("Authentication credentials not found.")
-        assert set(response.json) == {"status", "message", "correlationId", "category"}
+        assert json_of(response)["category"] == "INVALID_AUTHENTICATION"
+        assert json_of(response)["message"].startswith("Authentication credentials not found.")
+        assert set(json_of(response)) == {"status", "message", "correlationId", "category"}
     assert not state.effects
 
 
@@ -79,13 +80,13 @@ def test_an_upsert_creates_then_updates_one_contact_per_address(
     )
 
     assert first.status_code == again.status_code == 200
-    created, updated = first.json["results"][0], again.json["results"][0]
+    created, updated = json_of(first)["results"][0], json_of(again)["results"][0]
     assert (created["new"], updated["new"]) == (True, False)
     assert created["id"] == updated["id"]
     assert created["objectWriteTraceId"] == "0" and "objectWriteTraceId" not in updated
     assert updated["properties"]["email"] == "ada@example.com"
     assert updated["properties"]["firstname"] == "Ada" and updated["properties"]["lastname"] == "L"
-    assert set(first.json) == {
+    assert set(json_of(first)) == {
         "status",
         "results",
         "requestedAt",
@@ -119,10 +120,10 @@ def test_more_than_100_inputs_or_a_repeated_id_refuse_the_whole_request(
     repeated = client.post(PATH, headers=AUTH, json={"inputs": twice})
 
     assert too_many.status_code == repeated.status_code == 400
-    assert "maximum number of inputs" in too_many.json["message"]
-    assert repeated.json["message"].startswith("Duplicate IDs found in batch input")
-    assert repeated.json["context"] == {"ids": ["ada@example.com"]}
-    assert repeated.json["category"] == "VALIDATION_ERROR"
+    assert "maximum number of inputs" in json_of(too_many)["message"]
+    assert json_of(repeated)["message"].startswith("Duplicate IDs found in batch input")
+    assert json_of(repeated)["context"] == {"ids": ["ada@example.com"]}
+    assert json_of(repeated)["category"] == "VALIDATION_ERROR"
     assert not state.effects
 
 
@@ -139,15 +140,16 @@ def test_with_trace_ids_an_invalid_input_is_a_207_and_the_rest_is_written(
     response = client.post(PATH, headers=AUTH, json={"inputs": inputs})
 
     assert response.status_code == 207
-    assert [r["objectWriteTraceId"] for r in response.json["results"]] == ["0"]
-    assert response.json["numErrors"] == 2
+    assert [r["objectWriteTraceId"] for r in json_of(response)["results"]] == ["0"]
+    assert json_of(response)["numErrors"] == 2
     codes = {
         e["context"]["objectWriteTraceId"][0]: e["errors"][0]["code"]
-        for e in response.json["errors"]
+        for e in json_of(response)["errors"]
     }
     assert codes == {"1": "INVALID_EMAIL", "2": "INVALID_OPTION"}
     assert all(
-        e["message"].startswith("Property values were not valid: ") for e in response.json["errors"]
+        e["message"].startswith("Property values were not valid: ")
+        for e in json_of(response)["errors"]
     )
     assert state.summary()["providers"]["hubspot"]["effects"] == {"contact.created": 1}
 
@@ -161,7 +163,7 @@ def test_without_trace_ids_an_invalid_input_refuses_everything(
     response = client.post(PATH, headers=AUTH, json={"inputs": inputs})
 
     assert response.status_code == 400
-    assert response.json["errors"][0]["code"] == "PROPERTY_DOESNT_EXIST"
+    assert json_of(response)["errors"][0]["code"] == "PROPERTY_DOESNT_EXIST"
     assert not state.effects
     client.post("/_sandbox/hubspot/properties/favourite_colour")
     assert client.post(PATH, headers=AUTH, json={"inputs": inputs}).status_code == 200
@@ -183,9 +185,9 @@ def test_quotas_answer_429_with_their_policy_and_every_answer_counts_down(
     assert first.headers["X-HubSpot-RateLimit-Remaining"] == "1"
     assert second.headers["X-HubSpot-RateLimit-Remaining"] == "0"
     assert first.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
-    assert (rolling.status_code, rolling.json["policyName"]) == (429, "TEN_SECONDLY_ROLLING")
-    assert (daily.status_code, daily.json["policyName"]) == (429, "DAILY")
-    assert daily.json["message"] == "You have reached your daily limit."
+    assert (rolling.status_code, json_of(rolling)["policyName"]) == (429, "TEN_SECONDLY_ROLLING")
+    assert (daily.status_code, json_of(daily)["policyName"]) == (429, "DAILY")
+    assert json_of(daily)["message"] == "You have reached your daily limit."
     assert daily.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
     assert "Retry-After" not in daily.headers
 
@@ -197,5 +199,5 @@ def test_an_injected_429_has_hubspot_s_rate_limit_body(
     state.faults["hubspot"] = Fault(status=429, retry_after=2)
     response = client.post(PATH, headers=AUTH, json={"inputs": [person("ada@example.com")]})
     assert response.status_code == 429
-    assert response.json["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert json_of(response)["policyName"] == "TEN_SECONDLY_ROLLING"
     assert response.headers["Retry-After"] == "2"

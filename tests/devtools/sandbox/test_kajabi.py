@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from tests.support.web import json_of
 
 JSON_API = "application/vnd.api+json"
 
@@ -26,7 +27,7 @@ def client(state: SandboxState) -> FlaskClient:
 
 def bearer(client: FlaskClient) -> dict[str, str]:
     form = {"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"}
-    token = client.post("/kajabi/v1/oauth/token", data=form).json
+    token = json_of(client.post("/kajabi/v1/oauth/token", data=form))
     assert (token["token_type"], token["expires_in"]) == ("Bearer", 7200)
     return {"Authorization": f"Bearer {token['access_token']}"}
 
@@ -91,9 +92,9 @@ def test_granting_a_held_offer_is_a_duplicate_and_revoking_affects_active_offers
 
 
 def test_a_purchase_emits_kajabis_hook(client: FlaskClient) -> None:
-    made = client.post(
-        "/_sandbox/kajabi/purchases", json={"email": "b@example.com", "offer_id": "77"}
-    ).json
+    made = json_of(
+        client.post("/_sandbox/kajabi/purchases", json={"email": "b@example.com", "offer_id": "77"})
+    )
     hook = json.loads(made["body"])
     assert (hook["event"], hook["id"]) == ("purchase", made["purchase"])
     assert [r["type"] for r in hook["payload"]] == ["purchases", "offers", "customers"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import Fault, SandboxState
+from tests.support.web import json_of
 
 HOOK = "/slack/services/T0001/B0001/XsandboxSecret01"
 
@@ -23,15 +25,15 @@ def client(state: SandboxState) -> FlaskClient:
     return create_sandbox_app(state).test_client()
 
 
-def answer(client: FlaskClient, body: object, **kwargs: object) -> tuple[int, str]:
-    response = client.post(HOOK, json=body, **kwargs)  # type: ignore[arg-type]
+def answer(client: FlaskClient, body: object, **kwargs: Any) -> tuple[int, str]:
+    response = client.post(HOOK, json=body, **kwargs)
     assert response.mimetype == "text/plain"
     return response.status_code, response.get_data(as_text=True)
 
 
 def test_a_message_is_ok_and_recorded(client: FlaskClient, state: SandboxState) -> None:
     assert answer(client, {"text": "hello"}) == (200, "ok")
-    messages = client.get("/_sandbox/slack/messages").json["messages"]
+    messages = json_of(client.get("/_sandbox/slack/messages"))["messages"]
     assert messages == {"XsandboxSecret01": ["hello"]}
     assert state.summary()["providers"]["slack"] == {
         "effects": {"message.posted": 1},

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from tests.support.web import json_of
 
 KEY = {"apiKey": "teachable_test_key"}
 
@@ -53,27 +54,27 @@ def test_users_are_unique_by_email_and_enrolling_twice_is_a_recorded_duplicate(
     assert user.status_code == 201
     taken = client.post("/teachable/v1/users", json={"email": "a@example.com"}, headers=KEY)
     assert (taken.status_code, taken.json) == (422, {"message": "Email has already been taken"})
-    found = client.get(
-        "/teachable/v1/users", query_string={"email": "a@example.com"}, headers=KEY
-    ).json
-    assert [u["id"] for u in found["users"]] == [user.json["id"]]
+    found = json_of(
+        client.get("/teachable/v1/users", query_string={"email": "a@example.com"}, headers=KEY)
+    )
+    assert [u["id"] for u in found["users"]] == [json_of(user)["id"]]
     assert found["meta"]["total"] == 1
-    pair = {"user_id": user.json["id"], "course_id": 7}
+    pair = {"user_id": json_of(user)["id"], "course_id": 7}
     assert client.post("/teachable/v1/enroll", json=pair, headers=KEY).status_code == 204
     assert client.post("/teachable/v1/enroll", json=pair, headers=KEY).status_code == 204
     assert state.summary()["providers"]["teachable"]["duplicates"] == {"enrollment.created": 1}
-    detail = client.get(f"/teachable/v1/users/{user.json['id']}", headers=KEY).json
+    detail = json_of(client.get(f"/teachable/v1/users/{json_of(user)['id']}", headers=KEY))
     assert [(c["course_id"], c["is_active_enrollment"]) for c in detail["courses"]] == [(7, True)]
     assert client.post("/teachable/v1/unenroll", json=pair, headers=KEY).status_code == 204
     assert client.post("/teachable/v1/unenroll", json=pair, headers=KEY).status_code == 404
-    enrolled = client.get("/teachable/v1/courses/7/enrollments", headers=KEY).json
+    enrolled = json_of(client.get("/teachable/v1/courses/7/enrollments", headers=KEY))
     assert enrolled["enrollments"] == []
 
 
 def test_a_sale_emits_the_transaction_webhook_as_a_one_element_array(client: FlaskClient) -> None:
-    hook = client.post(
-        "/_sandbox/teachable/sales", json={"email": "b@example.com", "course_id": 7}
-    ).json
+    hook = json_of(
+        client.post("/_sandbox/teachable/sales", json={"email": "b@example.com", "course_id": 7})
+    )
     delivered = json.loads(hook["body"])
     assert isinstance(delivered, list) and len(delivered) == 1
     envelope = delivered[0]
@@ -81,7 +82,7 @@ def test_a_sale_emits_the_transaction_webhook_as_a_one_element_array(client: Fla
     assert set(envelope) == {"type", "id", "livemode", "created", "hook_event_id", "object"}
     assert envelope["object"]["user"]["email"] == "b@example.com"
     user_id = envelope["object"]["user_id"]
-    done = client.post(f"/_sandbox/teachable/enrollments/{user_id}/7/complete").json
+    done = json_of(client.post(f"/_sandbox/teachable/enrollments/{user_id}/7/complete"))
     assert json.loads(done["body"])[0]["object"]["percent_complete"] == 100
-    refund = client.post(f"/_sandbox/teachable/transactions/{envelope['id']}/refund").json
+    refund = json_of(client.post(f"/_sandbox/teachable/transactions/{envelope['id']}/refund"))
     assert json.loads(refund["body"])[0]["object"]["amount_refunded"] == 4900

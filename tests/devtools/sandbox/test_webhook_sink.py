@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -12,6 +13,7 @@ from standardwebhooks import Webhook
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from tests.support.web import json_of
 
 SECRET = "whsec_" + base64.b64encode(b"sink-secret-32-bytes-long-enough").decode()
 BODY = '{"type":"purchase.completed","key":"sw:1"}'
@@ -42,14 +44,16 @@ def signed(
     }
 
 
-def post(client: FlaskClient, headers: dict[str, str], name: str = "orders") -> tuple[int, dict]:  # type: ignore[type-arg]
+def post(
+    client: FlaskClient, headers: dict[str, str], name: str = "orders"
+) -> tuple[int, dict[str, Any]]:
     response = client.post(f"/webhook_sink/hooks/{name}", data=BODY, headers=headers)
-    return response.status_code, response.json  # type: ignore[return-value]
+    return response.status_code, json_of(response)
 
 
 def test_a_signed_delivery_is_recorded(client: FlaskClient) -> None:
     assert post(client, signed()) == (200, {"received": True, "duplicate": False})
-    [delivery] = client.get("/_sandbox/webhook_sink/hooks/orders").json["deliveries"]
+    [delivery] = json_of(client.get("/_sandbox/webhook_sink/hooks/orders"))["deliveries"]
     assert delivery["webhook_id"] == "msg_1"
     assert delivery["json"] == {"type": "purchase.completed", "key": "sw:1"}
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from pipeline.config.load import load_config
 from pipeline.log.db import create_db_engine
@@ -15,6 +16,9 @@ from pipeline.settings import Settings
 from receivers.app import create_app
 from tests.support.db import scalar
 from tests.support.stripe_events import checkout_completed, signed
+from tests.support.web import json_of
+
+Count = Callable[[], int]  # how many events are stored now
 
 
 @pytest.fixture
@@ -27,27 +31,29 @@ def client(settings: Settings, clean: None) -> Iterator[FlaskClient]:
 
 
 @pytest.fixture
-def stored(settings: Settings) -> Iterator[callable]:  # type: ignore[valid-type]
+def stored(settings: Settings) -> Iterator[Count]:
     engine = create_db_engine(settings)
     yield lambda: scalar(engine, "SELECT count(*) FROM events")
     engine.dispose()
 
 
-def test_a_signed_event_is_stored_before_the_answer(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_event_is_stored_before_the_answer(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(checkout_completed())
     response = client.post("/webhooks/stripe", data=body, headers=headers)
     assert response.status_code == 202
-    assert response.json["status"] == "accepted"
+    assert json_of(response)["status"] == "accepted"
     assert stored() == 1
 
 
-def test_a_redelivery_is_acknowledged_and_not_stored_twice(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_redelivery_is_acknowledged_and_not_stored_twice(
+    client: FlaskClient, stored: Count
+) -> None:
     event = checkout_completed()
     first = client.post("/webhooks/stripe", data=signed(event)[0], headers=signed(event)[1])
     body, headers = signed(event, timestamp=int(time.time()) + 1)  # Stripe re-signs each delivery
     again = client.post("/webhooks/stripe", data=body, headers=headers)
     assert (first.status_code, again.status_code) == (202, 200)
-    assert again.json == {"status": "duplicate", "event_id": first.json["event_id"]}
+    assert again.json == {"status": "duplicate", "event_id": json_of(first)["event_id"]}
     assert stored() == 1
 
 
@@ -61,7 +67,7 @@ def test_the_same_id_with_another_body_is_a_conflict_not_processed(
         "/webhooks/stripe", data=signed(tampered)[0], headers=signed(tampered)[1]
     )
     assert response.status_code == 200
-    assert response.json["status"] == "conflict"
+    assert json_of(response)["status"] == "conflict"
     engine = create_db_engine(settings)
     assert scalar(engine, "SELECT conflicts FROM events") == 1
     assert scalar(engine, "SELECT reason FROM dead_letters") == "id_conflict"
@@ -79,15 +85,17 @@ def test_the_previous_secret_still_verifies_during_rotation(
     engine.dispose()
 
 
-def _refused(client: FlaskClient, response, status: int, code: str, stored) -> None:  # type: ignore[no-untyped-def]
+def _refused(
+    client: FlaskClient, response: TestResponse, status: int, code: str, stored: Count
+) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
-    assert response.json["error"]["code"] == code
-    assert response.json["error"]["message"].endswith(".")
+    assert json_of(response)["error"]["code"] == code
+    assert json_of(response)["error"]["message"].endswith(".")
     assert "Traceback" not in response.get_data(as_text=True)
     assert stored() == 0
 
 
-def test_a_bad_signature_is_401(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_signature_is_401(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(checkout_completed(), secret="whsec_someone_else")
     _refused(
         client,
@@ -98,7 +106,7 @@ def test_a_bad_signature_is_401(client: FlaskClient, stored) -> None:  # type: i
     )
 
 
-def test_a_missing_signature_is_401(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_signature_is_401(client: FlaskClient, stored: Count) -> None:
     body, _ = signed(checkout_completed())
     response = client.post(
         "/webhooks/stripe", data=body, headers={"Content-Type": "application/json"}
@@ -108,14 +116,14 @@ def test_a_missing_signature_is_401(client: FlaskClient, stored) -> None:  # typ
 
 @pytest.mark.parametrize("skew", [-301, 301])
 def test_a_timestamp_outside_the_tolerance_either_way_is_401(
-    client: FlaskClient, stored, skew: int
-) -> None:  # type: ignore[no-untyped-def]
+    client: FlaskClient, stored: Count, skew: int
+) -> None:
     body, headers = signed(checkout_completed(), timestamp=int(time.time()) + skew)
     response = client.post("/webhooks/stripe", data=body, headers=headers)
     _refused(client, response, 401, "stale_timestamp", stored)
 
 
-def test_an_unknown_source_is_404(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_source_is_404(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(checkout_completed())
     _refused(
         client,
@@ -126,7 +134,7 @@ def test_an_unknown_source_is_404(client: FlaskClient, stored) -> None:  # type:
     )
 
 
-def test_a_body_over_the_limit_is_413(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_over_the_limit_is_413(client: FlaskClient, stored: Count) -> None:
     event = checkout_completed(metadata={"padding": "x" * 300_000})
     body, headers = signed(event)
     _refused(
@@ -138,7 +146,7 @@ def test_a_body_over_the_limit_is_413(client: FlaskClient, stored) -> None:  # t
     )
 
 
-def test_malformed_json_is_400(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_json_is_400(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(b'{"id": "evt_1", "type": ')
     _refused(
         client,
@@ -149,7 +157,7 @@ def test_malformed_json_is_400(client: FlaskClient, stored) -> None:  # type: ig
     )
 
 
-def test_a_nesting_bomb_is_400(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_nesting_bomb_is_400(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(b'{"id": "evt_1", "type": "x", "a": ' + b"[" * 5000 + b"]" * 5000 + b"}")
     _refused(
         client,
@@ -160,7 +168,7 @@ def test_a_nesting_bomb_is_400(client: FlaskClient, stored) -> None:  # type: ig
     )
 
 
-def test_a_form_body_to_a_json_source_is_415(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_body_to_a_json_source_is_415(client: FlaskClient, stored: Count) -> None:
     body, headers = signed(checkout_completed())
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     _refused(
@@ -172,11 +180,11 @@ def test_a_form_body_to_a_json_source_is_415(client: FlaskClient, stored) -> Non
     )
 
 
-def test_get_on_a_json_source_is_405(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_get_on_a_json_source_is_405(client: FlaskClient, stored: Count) -> None:
     _refused(client, client.get("/webhooks/stripe"), 405, "method_not_allowed", stored)
 
 
-def test_an_event_without_an_id_is_400(client: FlaskClient, stored) -> None:  # type: ignore[no-untyped-def]
+def test_an_event_without_an_id_is_400(client: FlaskClient, stored: Count) -> None:
     event = checkout_completed()
     del event["id"]
     body, headers = signed(json.dumps(event).encode())
@@ -214,7 +222,7 @@ def test_a_signed_event_our_code_cannot_read_is_kept_quarantined_not_refused(
     body, headers = signed(checkout_completed())
     response = client.post("/webhooks/stripe", data=body, headers=headers)
     assert response.status_code == 202
-    assert response.json["status"] == "quarantined"
+    assert json_of(response)["status"] == "quarantined"
     engine = create_db_engine(settings)
     assert scalar(engine, "SELECT status FROM events") == "quarantined"
     assert scalar(engine, "SELECT reason FROM dead_letters") == "unidentified"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from pipeline.config.load import load_config
 from pipeline.flow.planning import plan_deliveries
@@ -17,8 +17,8 @@ from tests.support.db import rows
 DOCUMENT = {"type": "purchase.completed", "key": "stripe:cs_1", "source": "stripe"}
 
 
-def stored_event(connection: object, number: int) -> StoredEvent:
-    event_id = connection.execute(  # type: ignore[attr-defined]
+def stored_event(connection: Connection, number: int) -> StoredEvent:
+    event_id: int = connection.execute(
         text(
             "INSERT INTO events (source, provider, external_id, provider_type, lane, body, headers,"
             " body_sha256) VALUES ('stripe', 'stripe', :x, 't', 'payments', '\\x00', '{}', '\\x00') "

@@ -13,20 +13,21 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.state import Fault, SandboxState
 from pipeline.config.load import load_config
-from pipeline.config.model import Config, SourceConfig
-from pipeline.delivery.http import build_session
+from pipeline.config.model import Config
 from pipeline.errors import ConfigurationError, RetryableError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.activecampaign.destination import DESTINATION
 from pipeline.providers.activecampaign.source import SOURCE
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext
+from pipeline.providers.base import DeliveryRef, SourceContext
 from pipeline.providers.shared import shape
 from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import destination_context, source_config, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
+from tests.support.web import json_of
 
 FIXTURES = FIXTURE_ROOT / "activecampaign"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -37,18 +38,10 @@ def raw(name: str) -> bytes:
 
 
 def ctx(zone: str = "UTC") -> SourceContext:
-    config = SourceConfig(
-        name="activecampaign",
-        provider="activecampaign",
-        signing_secrets=("k",),
-        api_base=None,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
-        max_body_bytes=10_000,
-        enabled=True,
-        options={"date_time_timezone": zone},
+    config = source_config(
+        SOURCE, signing_secrets=("k",), max_body_bytes=10_000, options={"date_time_timezone": zone}
     )
-    return SourceContext(source=config, http=build_session(), redis=None, now=time.time())  # type: ignore[arg-type]
+    return source_context(config)
 
 
 def stored(body: bytes) -> StoredEvent:
@@ -94,7 +87,7 @@ def test_the_receiver_needs_the_url_secret_and_dedupes_an_identical_post(
         client.post(f"{url}?key=ac_url_key", data=raw("subscribe"), headers=FORM).status_code == 202
     )
     again = client.post(f"{url}?key=ac_url_key", data=raw("subscribe"), headers=FORM)
-    assert (again.status_code, again.json["status"]) == (200, "duplicate")
+    assert (again.status_code, json_of(again)["status"]) == (200, "duplicate")
     assert client.get(url).status_code == 405  # unlike Mailchimp, no validation GET
 
 
@@ -176,13 +169,7 @@ def ac(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: None
     def perform(
         verb: str, email: str = "jane@example.com", tags: tuple[str, ...] = ("vip",)
     ) -> dict[str, Any]:
-        context = DestinationContext(
-            destination=config.destinations["activecampaign"],
-            config=config,
-            http=build_session(),
-            redis=client,
-            now=time.time(),
-        )
+        context = destination_context(config.destinations["activecampaign"], config, redis=client)
         event = shape.event(
             "subscriber.added",
             key="t:1",

@@ -16,13 +16,13 @@ import pytest
 import requests
 
 from pipeline.config.model import SourceConfig
-from pipeline.delivery.http import build_session
 from pipeline.errors import BadPayload, ConfigurationError, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.acuity.source import SOURCE
 from pipeline.providers.base import Fetched, SourceContext, Verdict
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
+from tests.support.contexts import source_config, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import serve_sandbox
 
@@ -41,21 +41,17 @@ def appointment(**changes: Any) -> dict[str, Any]:
 
 
 def source(api_base: str = "https://acuityscheduling.com/api/v1", key: str = "k") -> SourceConfig:
-    return SourceConfig(
-        name="acuity",
-        provider="acuity",
+    return source_config(
+        SOURCE,
         signing_secrets=(key,),
         api_base=api_base,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=262144,
-        enabled=True,
         options={"user_id": "21110176", "api_key": key},
     )
 
 
 def ctx(**kwargs: Any) -> SourceContext:
-    return SourceContext(source=source(**kwargs), http=build_session(), redis=None, now=0.0)  # type: ignore[arg-type]
+    return source_context(source(**kwargs), now=0.0)
 
 
 def stored(body: bytes) -> tuple[StoredEvent, dict[str, Any]]:

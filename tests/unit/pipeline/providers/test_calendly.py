@@ -18,13 +18,13 @@ import requests
 
 from pipeline.config.load import load_config
 from pipeline.config.model import SourceConfig
-from pipeline.delivery.http import build_session
 from pipeline.errors import BadPayload, ConfigurationError, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, SourceContext, Verdict
 from pipeline.providers.calendly.source import SOURCE, external_id
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import source_config, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, serve_sandbox
 
@@ -39,15 +39,12 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def source(api_base: str = API, token: str = TOKEN) -> SourceConfig:
-    return SourceConfig(
-        name="calendly",
-        provider="calendly",
+    return source_config(
+        SOURCE,
         signing_secrets=("k",),
         api_base=api_base,
         tolerance_seconds=180,
-        on_unknown_fields="warn",
         max_body_bytes=262144,
-        enabled=True,
         options={"api_token": token},
     )
 
@@ -60,7 +57,7 @@ class NoNetwork(requests.Session):
 
 
 def ctx(api_base: str = API, http: requests.Session | None = None) -> SourceContext:
-    return SourceContext(source=source(api_base), http=http or NoNetwork(), redis=None, now=0.0)  # type: ignore[arg-type]
+    return source_context(source(api_base), http=http or NoNetwork(), now=0.0)
 
 
 def stored(webhook: dict[str, Any]) -> StoredEvent:
@@ -166,7 +163,9 @@ def test_the_test_fragment_configures_three_minutes_and_the_sandbox() -> None:
 )
 def test_every_fixture_meets_its_contract_exactly(name: str) -> None:
     webhook = fixture(name)
-    report = check(SOURCE.contract_for(webhook["event"], webhook), webhook)  # type: ignore[arg-type]
+    contract = SOURCE.contract_for(webhook["event"], webhook)
+    assert contract is not None
+    report = check(contract, webhook)
     assert (report.missing, report.invalid, report.unknown) == ([], [], [])
 
 
@@ -326,9 +325,7 @@ def book(sandbox: str) -> dict[str, Any]:
 
 def test_fetch_reads_the_invitee_and_its_event_from_the_configured_api(sandbox: str) -> None:
     webhook = book(sandbox)
-    context = SourceContext(
-        source=source(f"{sandbox}/calendly"), http=build_session(), redis=None, now=0.0
-    )  # type: ignore[arg-type]
+    context = source_context(source(f"{sandbox}/calendly"), now=0.0)
     found = SOURCE.fetch(context, stored(webhook), webhook)
     invitee = webhook["payload"]["uri"].rsplit("/", 1)[-1]
     assert found.object_key == f"calendly:invitee:{invitee}"
@@ -343,12 +340,7 @@ def test_fetch_reads_the_invitee_and_its_event_from_the_configured_api(sandbox: 
 
 def test_a_refused_token_is_a_configuration_error(sandbox: str) -> None:
     webhook = book(sandbox)
-    context = SourceContext(
-        source=source(f"{sandbox}/calendly", token="not-a-jwt"),
-        http=build_session(),
-        redis=None,
-        now=0.0,
-    )  # type: ignore[arg-type]
+    context = source_context(source(f"{sandbox}/calendly", token="not-a-jwt"), now=0.0)
     with pytest.raises(ConfigurationError) as raised:
         SOURCE.fetch(context, stored(webhook), webhook)
     assert raised.value.http_status == 401

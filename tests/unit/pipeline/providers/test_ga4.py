@@ -12,10 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from pipeline.config.model import DestinationConfig
 from pipeline.errors import ContractError, PermanentError, RetryableError
 from pipeline.log.identity import email_hash
-from pipeline.providers.base import DeliveryRef, DestinationContext
+from pipeline.providers.base import DeliveryRef
 from pipeline.providers.ga4.destination import (
     DESTINATION,
     Ga4Options,
@@ -27,11 +26,12 @@ from pipeline.providers.ga4.destination import (
 )
 from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
+from tests.support.contexts import destination_config, destination_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
 FIXTURES = FIXTURE_ROOT / "ga4"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
-NO_CONTENT = (204, None, {})
+NO_CONTENT: Answer = (204, None, {})
 
 
 def send(
@@ -40,27 +40,16 @@ def send(
     loaded = Ga4Options().load(
         {"measurement_id": "G-STACKWIRE1", "api_secret": "s3cr3t", **options}
     )
-    destination = DestinationConfig(
-        name="ga4",
-        provider="ga4",
+    destination = destination_config(
+        DESTINATION,
         api_base="https://www.google-analytics.com",
-        rate_limit=None,
-        burst=None,
-        lane=None,
         timeout_seconds=2.0,
-        circuit_threshold=5,
         circuit_cooldown=30.0,
         options=loaded,
     )
     wire, session = Canned(*answers, default=NO_CONTENT), requests.Session()
     session.mount("https://", wire)
-    ctx = DestinationContext(
-        destination=destination,
-        config=None,
-        http=session,  # type: ignore[arg-type]
-        redis=None,
-        now=NOW,
-    )  # type: ignore[arg-type]
+    ctx = destination_context(destination, http=session, now=NOW)
     return DESTINATION.perform_batch(ctx, items), wire
 
 
@@ -230,9 +219,11 @@ def test_a_batch_is_grouped_by_client_and_cut_into_requests_of_25() -> None:
     assert all(set(b) == {"client_id", "events"} for b in bodies)
     per_client = {b["client_id"] for b in bodies if len(b["events"]) != 3}
     assert per_client == {client_id(purchase(0), "")}
-    query = parse_qs(urlsplit(wire.sent[0].url).query)
+    url = wire.sent[0].url
+    assert url is not None
+    query = parse_qs(urlsplit(url).query)
     assert query == {"measurement_id": ["G-STACKWIRE1"], "api_secret": ["s3cr3t"]}
-    assert urlsplit(wire.sent[0].url).path == "/mp/collect"
+    assert urlsplit(url).path == "/mp/collect"
     assert set(results) == {delivery.id for delivery, _ in items}
     assert results[5] == {"client_id": client_id(purchase(5), ""), "event": "purchase"}
     sent = [e["params"]["transaction_id"] for b in bodies for e in b["events"]]

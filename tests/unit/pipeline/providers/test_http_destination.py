@@ -4,7 +4,6 @@ sandbox's webhook sink, which checks the Standard Webhooks signature for real.""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,11 +15,11 @@ from standardwebhooks import Webhook
 from devtools.sandbox.state import Fault, SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config, DestinationConfig
-from pipeline.delivery.http import build_session
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
-from pipeline.providers.base import DeliveryRef, DestinationContext
+from pipeline.providers.base import DeliveryRef
 from pipeline.providers.http.destination import DESTINATION, HttpOptions, render
 from pipeline.providers.shared import shape
+from tests.support.contexts import destination_config, destination_context
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 SECRET = "whsec_c3RhY2t3aXJlLW91dGJvdW5kLWh0dHAtc2lnbmluZzE="  # the orders-hook's, 60-generic.toml
@@ -74,23 +73,15 @@ def received(server: ThreadedServer, name: str) -> list[dict[str, Any]]:
 
 def send(config: Config, destination: DestinationConfig | str) -> dict[str, Any]:
     found = config.destinations[destination] if isinstance(destination, str) else destination
-    ctx = DestinationContext(
-        destination=found, config=config, http=build_session(), redis=None, now=time.time()
-    )  # type: ignore[arg-type]
-    return DESTINATION.perform(ctx, DELIVERY, EVENT)
+    return DESTINATION.perform(destination_context(found, config), DELIVERY, EVENT)
 
 
 def destination(server: ThreadedServer, **options: Any) -> DestinationConfig:
     options.setdefault("url", f"{server.url}/webhook_sink/hooks/custom")
-    return DestinationConfig(
-        name="custom",
-        provider="http",
-        api_base=None,
-        rate_limit=None,
-        burst=None,
-        lane=None,
+    return destination_config(
+        DESTINATION,
+        "custom",
         timeout_seconds=2.0,
-        circuit_threshold=5,
         circuit_cooldown=1.0,
         options=HttpOptions().load(options),
     )

@@ -12,12 +12,12 @@ import pytest
 import requests
 from marshmallow import ValidationError
 
-from pipeline.config.model import DestinationConfig
 from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
-from pipeline.providers.base import DeliveryRef, DestinationContext
+from pipeline.providers.base import DeliveryRef
 from pipeline.providers.hubspot.destination import DESTINATION, HubSpotOptions, until_reset
 from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
+from tests.support.contexts import destination_config, destination_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
 FIXTURES = FIXTURE_ROOT / "hubspot"
@@ -38,27 +38,17 @@ def send(
             **options,
         }
     )
-    destination = DestinationConfig(
-        name="crm",
-        provider="hubspot",
+    destination = destination_config(
+        DESTINATION,
+        "crm",
         api_base="https://api.hubapi.com",
-        rate_limit=None,
-        burst=None,
-        lane=None,
         timeout_seconds=2.0,
-        circuit_threshold=5,
         circuit_cooldown=30.0,
         options=loaded,
     )
     wire, session = Canned(*answers), requests.Session()
     session.mount("https://", wire)
-    ctx = DestinationContext(
-        destination=destination,
-        config=None,
-        http=session,  # type: ignore[arg-type]
-        redis=None,
-        now=NOW,
-    )  # type: ignore[arg-type]
+    ctx = destination_context(destination, http=session, now=NOW)
     return DESTINATION.perform_batch(ctx, items), wire
 
 
@@ -94,7 +84,7 @@ def item(
     return ref, event
 
 
-OK = (200, fixture("batch_upsert_200.json"), {})
+OK: Answer = (200, fixture("batch_upsert_200.json"), {})
 
 
 def test_deliveries_for_one_person_become_one_input_and_each_gets_the_contact() -> None:
@@ -158,7 +148,7 @@ def test_a_delivery_without_an_email_fails_alone() -> None:
 
 
 def test_a_daily_limit_waits_until_midnight_in_the_account_time_zone() -> None:
-    daily = (429, fixture("rate_limit_daily_429.json"), {})
+    daily: Answer = (429, fixture("rate_limit_daily_429.json"), {})
 
     with pytest.raises(RetryableError) as raised:
         send([item(1, "ada@example.com")], daily, account_timezone="America/New_York")
@@ -205,7 +195,7 @@ def test_a_success_that_uses_up_the_quota_defers_the_rest_of_the_batch() -> None
 
 
 def test_refused_credentials_fail_the_whole_batch_as_a_configuration_error() -> None:
-    unauthorized = (401, fixture("unauthorized_401.json"), {})
+    unauthorized: Answer = (401, fixture("unauthorized_401.json"), {})
     items = [item(1, "ada@example.com"), item(2, "grace@example.org", at=5)]
 
     with pytest.raises(ConfigurationError):

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis
 import requests
+from marshmallow import Schema
 
 from devtools.sandbox.state import SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config
-from pipeline.delivery.http import build_session
 from pipeline.errors import ConfigurationError
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
+from pipeline.providers.base import DeliveryRef, DestinationContext, Verdict
 from pipeline.providers.kajabi.destination import DESTINATION
 from pipeline.providers.kajabi.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import destination_context, source_context
 from tests.support.fixtures import FIXTURES
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
@@ -48,6 +50,17 @@ class Cache(dict[str, Any]):
 
     def delete(self, key: str) -> None:
         self.pop(key, None)
+
+
+def as_redis(cache: Cache) -> redis.Redis:
+    """The dict where a context carries a Redis: it answers the only calls the token cache makes."""
+    return cast("redis.Redis", cache)
+
+
+def contract(payload: dict[str, Any]) -> type[Schema]:
+    found = SOURCE.contract_for("purchase", payload)
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +97,7 @@ def stored(hook: dict[str, Any]) -> StoredEvent:
 def canonical(
     hook: dict[str, Any], config: Config, cache: Cache | None = None
 ) -> dict[str, Any] | Verdict:
-    ctx = SourceContext(config.sources["kajabi"], build_session(), cache or Cache(), time.time())  # type: ignore[arg-type]
+    ctx = source_context(config.sources["kajabi"], redis=as_redis(cache or Cache()))
     return SOURCE.canonicalize(ctx, stored(hook), hook, SOURCE.fetch(ctx, stored(hook), hook))
 
 
@@ -93,7 +106,7 @@ def test_the_hook_is_named_by_event_and_resource_and_fits_its_contract() -> None
     assert (found.external_id, found.provider_type) == ("purchase:2143", "purchase")
     assert SOURCE.lane_for("purchase") == "payments"
     assert SOURCE.lane_for("form_submission") is None
-    report = check(SOURCE.contract_for("purchase", HOOK), HOOK)
+    report = check(contract(HOOK), HOOK)
     assert (report.missing, report.invalid, report.unknown) == ([], [], [])
 
 
@@ -101,13 +114,13 @@ def test_each_resource_is_checked_against_the_contract_of_its_type() -> None:
     hook = copy.deepcopy(HOOK)
     del hook["payload"][2]["attributes"]["email"]
     hook["payload"][0]["attributes"]["new_attribute"] = 1
-    report = check(SOURCE.contract_for("purchase", hook), hook)
+    report = check(contract(hook), hook)
     assert (report.missing, report.unknown) == (
         ["payload.2.attributes.email"],
         ["payload.0.attributes.new_attribute"],
     )
     without_customer = {**HOOK, "payload": HOOK["payload"][:2]}
-    assert check(SOURCE.contract_for("purchase", without_customer), without_customer).invalid
+    assert check(contract(without_customer), without_customer).invalid
 
 
 def test_a_purchase_becomes_purchase_completed_of_its_offer(
@@ -115,10 +128,8 @@ def test_a_purchase_becomes_purchase_completed_of_its_offer(
 ) -> None:
     _, config, _ = live
     offline = {**config.sources["kajabi"].options, "client_id": None, "client_secret": None}
-    source = config.sources["kajabi"].__class__(
-        **{**config.sources["kajabi"].__dict__, "options": offline}
-    )
-    ctx = SourceContext(source, build_session(), Cache(), time.time())  # type: ignore[arg-type]
+    source = replace(config.sources["kajabi"], options=offline)
+    ctx = source_context(source, redis=as_redis(Cache()))
     assert SOURCE.fetch(ctx, stored(HOOK), HOOK) is None  # without credentials the hook is enough
     document = SOURCE.canonicalize(ctx, stored(HOOK), HOOK, None)
     assert isinstance(document, dict)
@@ -150,9 +161,7 @@ def test_with_credentials_the_purchase_is_reread_and_a_deactivated_one_ignored(
 
 
 def context(config: Config, cache: Cache) -> DestinationContext:
-    return DestinationContext(
-        config.destinations["kajabi"], config, build_session(), cache, time.time()
-    )  # type: ignore[arg-type]
+    return destination_context(config.destinations["kajabi"], config, redis=as_redis(cache))
 
 
 def perform(config: Config, cache: Cache, verb: str, attempt: int = 1) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from marshmallow import ValidationError
 from devtools.sandbox.state import Fault, SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config, SourceConfig
-from pipeline.delivery.http import build_session
 from pipeline.errors import (
     ConfigurationError,
     ContractError,
@@ -24,7 +23,7 @@ from pipeline.errors import (
     SignatureError,
 )
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
+from pipeline.providers.base import DeliveryRef, SourceContext, SourceProvider, Verdict
 from pipeline.providers.kit.destination import DESTINATION, KitApi
 from pipeline.providers.kit.source import SOURCE as KIT_SOURCE
 from pipeline.providers.kit.source import KitLegacyOptions, KitLegacySource, KitSource
@@ -35,8 +34,10 @@ from pipeline.signatures.timestamped_hmac import timestamped_hmac_hex
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support import contexts
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
+from tests.support.web import json_of
 
 FIXTURES = FIXTURE_ROOT / "kit"
 NEW, LEGACY = KitSource(), KitLegacySource()
@@ -46,16 +47,12 @@ def raw(name: str) -> bytes:
     return (FIXTURES / f"{name}.json").read_bytes()
 
 
-def source_config(name: str, provider: str, **options: Any) -> SourceConfig:
-    return SourceConfig(
-        name=name,
-        provider=provider,
+def source_config(name: str, provider: SourceProvider, **options: Any) -> SourceConfig:
+    return contexts.source_config(
+        provider,
+        name,
         signing_secrets=("kit_whsec_current", "kit_whsec_previous"),
-        api_base=None,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=100_000,
-        enabled=True,
         options=options,
     )
 
@@ -77,13 +74,13 @@ def stored(provider: KitSource | KitLegacySource, body: bytes) -> StoredEvent:
 
 
 def source_ctx(config: SourceConfig) -> SourceContext:
-    return SourceContext(source=config, http=build_session(), redis=None, now=time.time())  # type: ignore[arg-type]
+    return contexts.source_context(config)
 
 
 def mapped(body: bytes, **options: Any) -> dict[str, Any] | Verdict:
     event, ctx = (
         stored(NEW, body),
-        source_ctx(source_config("kit", "kit", **{"added_on_created": False, **options})),
+        source_ctx(source_config("kit", NEW, **{"added_on_created": False, **options})),
     )
     payload = NEW.parse(body)
     assert NEW.verify(ctx, event, payload) is None
@@ -102,7 +99,7 @@ def test_a_kit_signature_verifies_with_any_configured_secret() -> None:
     for index, secret in enumerate(("kit_whsec_current", "kit_whsec_previous")):
         header = f"t={now},v1={timestamped_hmac_hex(secret, now, body)}"
         assert KIT_SOURCE.signature.verify(
-            source_config("kit", "kit"), signed_request(body, header)
+            source_config("kit", NEW), signed_request(body, header)
         ) == Verified(index)
 
 
@@ -114,7 +111,7 @@ def test_during_a_rotation_one_v1_per_secret_is_accepted() -> None:
     )
     assert (
         KIT_SOURCE.signature.verify(
-            source_config("kit", "kit"), signed_request(body, header)
+            source_config("kit", NEW), signed_request(body, header)
         ).secret_index
         == 1
     )
@@ -132,7 +129,7 @@ def test_a_wrong_or_stale_signature_is_refused(skew: int, secret: str, code: str
     body, now = raw("subscriber.activated"), int(time.time())
     header = f"t={now + skew},v1={timestamped_hmac_hex(secret, now + skew, body)}"
     with pytest.raises(SignatureError) as refused:
-        KIT_SOURCE.signature.verify(source_config("kit", "kit"), signed_request(body, header, now))
+        KIT_SOURCE.signature.verify(source_config("kit", NEW), signed_request(body, header, now))
     assert refused.value.code == code
 
 
@@ -154,7 +151,8 @@ def test_the_receiver_takes_signed_deliveries_and_url_keyed_legacy_hooks(
         "X-Kit-Signature": f"t={now},v1={timestamped_hmac_hex('kit_whsec_current', now, body)}",
     }
     assert client.post("/webhooks/kit", data=body, headers=headers).status_code == 202
-    assert client.post("/webhooks/kit", data=body, headers=headers).json["status"] == "duplicate"
+    again = client.post("/webhooks/kit", data=body, headers=headers)
+    assert json_of(again)["status"] == "duplicate"
     unsigned = client.post("/webhooks/kit", data=body, headers={"Content-Type": "application/json"})
     assert unsigned.status_code == 401
     legacy = client.post(
@@ -234,7 +232,7 @@ def test_unsubscribe_and_tag_added_map_to_their_canonical_events() -> None:
 def test_a_batched_delivery_is_dead_lettered_whole_not_half_processed() -> None:
     event, ctx = (
         stored(NEW, raw("batched")),
-        source_ctx(source_config("kit", "kit", added_on_created=False)),
+        source_ctx(source_config("kit", NEW, added_on_created=False)),
     )
     with pytest.raises(ContractError) as refused:
         NEW.verify(ctx, event, NEW.parse(event.body))
@@ -242,7 +240,7 @@ def test_a_batched_delivery_is_dead_lettered_whole_not_half_processed() -> None:
 
 
 def test_subscription_changes_are_versioned_by_event_time_tags_are_not() -> None:
-    ctx = source_ctx(source_config("kit", "kit", added_on_created=False))
+    ctx = source_ctx(source_config("kit", NEW, added_on_created=False))
     versions = {}
     for name in ("subscriber.activated", "subscriber.unsubscribed"):
         event = stored(NEW, raw(name))
@@ -290,7 +288,7 @@ def test_a_legacy_body_maps_by_the_sources_event(
     body = raw("legacy_subscriber")
     event = stored(LEGACY, body)
     assert event.provider_type == "subscriber" and event.external_id.startswith("kitl_")
-    ctx = source_ctx(source_config("legacy", "kit_legacy", event=kind, tag=tag))
+    ctx = source_ctx(source_config("legacy", LEGACY, event=kind, tag=tag))
     document = LEGACY.canonicalize(ctx, event, LEGACY.parse(body), None)
     assert isinstance(document, dict)
     validate_canonical(document)
@@ -316,13 +314,7 @@ def kit(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: Non
     def perform(
         verb: str, email: str = "ada@example.com", tags: tuple[str, ...] = ("vip",)
     ) -> dict[str, Any]:
-        ctx = DestinationContext(
-            destination=config.destinations["kit"],
-            config=config,
-            http=build_session(),
-            redis=client,
-            now=time.time(),
-        )
+        ctx = contexts.destination_context(config.destinations["kit"], config, redis=client)
         event = shape.event(
             "subscriber.added",
             key="t:1",
@@ -335,14 +327,8 @@ def kit(sandbox: tuple[ThreadedServer, SandboxState], redis_url: str, clean: Non
         return DESTINATION.perform(ctx, DeliveryRef(1, f"kit.{verb}", verb, "k", 1), event)
 
     perform.state = state  # type: ignore[attr-defined]
-    perform.api = lambda: KitApi(
-        DestinationContext(
-            destination=config.destinations["kit"],  # type: ignore[attr-defined]
-            config=config,
-            http=build_session(),
-            redis=client,
-            now=0,
-        )
+    perform.api = lambda: KitApi(  # type: ignore[attr-defined]
+        contexts.destination_context(config.destinations["kit"], config, redis=client, now=0)
     )
     yield perform
     client.close()

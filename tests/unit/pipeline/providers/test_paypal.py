@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import redis
 import requests
+from marshmallow import Schema
 
 from devtools.sandbox.state import SandboxState
 from pipeline.config.load import build_config
 from pipeline.config.model import SourceConfig
-from pipeline.delivery.http import build_session
 from pipeline.errors import BadPayload, ConfigError, ConfigurationError, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, SourceContext, Verdict
@@ -31,6 +31,7 @@ from pipeline.providers.paypal.mapping import minor_units
 from pipeline.providers.paypal.source import SOURCE, linked_id, postback_body
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import ContractReport, check
+from tests.support.contexts import source_config, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import serve_sandbox
 
@@ -45,15 +46,11 @@ def load(name: str) -> dict[str, Any]:
 
 
 def source(api_base: str = "https://api-m.paypal.com", client_id: str = "client-1") -> SourceConfig:
-    return SourceConfig(
-        name="paypal",
-        provider="paypal",
+    return source_config(
+        SOURCE,
         signing_secrets=(),
         api_base=api_base,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=262144,
-        enabled=True,
         options={
             "client_id": client_id,
             "client_secret": "secret-1",
@@ -84,9 +81,15 @@ def stored(
     return event, payload
 
 
+def contract(name: str, payload: dict[str, Any]) -> type[Schema]:
+    found = SOURCE.contract_for(name, payload)
+    assert found is not None
+    return found
+
+
 def canonical(event_name: str, objects: dict[str, Any]) -> dict[str, Any] | Verdict:
     event, payload = stored(json.dumps(load(event_name)).encode())
-    ctx = SourceContext(source=source(), http=build_session(), redis=None, now=0.0)  # type: ignore[arg-type]
+    ctx = source_context(source(), now=0.0)
     result = SOURCE.canonicalize(ctx, event, payload, Fetched(objects, "paypal:x", 0))
     if isinstance(result, dict):
         validate_canonical(result)
@@ -186,14 +189,14 @@ def test_an_event_without_id_or_type_is_a_bad_payload(body: bytes, code: str) ->
 )
 def test_the_recorded_payloads_meet_their_contracts(name: str) -> None:
     payload = load(name)
-    assert check(SOURCE.contract_for(name, payload), payload) == ContractReport()  # type: ignore[arg-type]
+    assert check(contract(name, payload), payload) == ContractReport()
 
 
 def test_a_new_paypal_field_is_drift_to_warn_about_not_a_broken_contract() -> None:
     payload = load("PAYMENT.CAPTURE.COMPLETED")
     payload["resource"]["network_token"] = {"used": True}
     payload["transmission_region"] = "EU"
-    report = check(SOURCE.contract_for("PAYMENT.CAPTURE.COMPLETED", payload), payload)  # type: ignore[arg-type]
+    report = check(contract("PAYMENT.CAPTURE.COMPLETED", payload), payload)
     assert sorted(report.unknown) == ["resource.network_token", "transmission_region"]
     assert not report.broken
     assert SOURCE.default_on_unknown_fields == "warn"
@@ -203,7 +206,7 @@ def test_a_vanished_or_reshaped_field_we_read_breaks_the_contract() -> None:
     payload = load("PAYMENT.CAPTURE.COMPLETED")
     del payload["resource"]["amount"]
     payload["resource"]["status"] = "SETTLED"
-    report = check(SOURCE.contract_for("PAYMENT.CAPTURE.COMPLETED", payload), payload)  # type: ignore[arg-type]
+    report = check(contract("PAYMENT.CAPTURE.COMPLETED", payload), payload)
     assert report.missing == ["resource.amount"]
     assert report.invalid and report.invalid[0].startswith("resource.status")
 
@@ -390,7 +393,7 @@ def test_partial_pending_and_failed_refunds_grant_nothing_back() -> None:
 
 def test_an_approved_order_waits_for_its_capture() -> None:
     event, payload = stored(json.dumps(load("CHECKOUT.ORDER.APPROVED")).encode())
-    ctx = SourceContext(source=source(), http=build_session(), redis=None, now=0.0)  # type: ignore[arg-type]
+    ctx = source_context(source(), now=0.0)
     assert SOURCE.fetch(ctx, event, payload) is None
     assert SOURCE.canonicalize(ctx, event, payload, None) == Verdict(
         "wait", "order_approved_not_captured"
@@ -456,9 +459,7 @@ def cache(redis_url: str) -> Iterator[redis.Redis]:
 def live_ctx(
     sandbox: tuple[str, SandboxState], cache: redis.Redis, client_id: str = "client-1"
 ) -> SourceContext:
-    return SourceContext(
-        source=source(f"{sandbox[0]}/paypal", client_id), http=build_session(), redis=cache, now=0.0
-    )
+    return source_context(source(f"{sandbox[0]}/paypal", client_id), redis=cache, now=0.0)
 
 
 def emitted(

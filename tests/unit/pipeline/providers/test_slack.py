@@ -3,9 +3,9 @@ secret, and Slack's answers classified, against the sandbox's incoming-webhook e
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,11 +15,12 @@ from marshmallow import ValidationError
 from devtools.sandbox.state import Fault, SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config, DestinationConfig
-from pipeline.delivery.http import build_session, call_scope
+from pipeline.delivery.http import call_scope
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
-from pipeline.providers.base import DeliveryRef, DestinationContext
+from pipeline.providers.base import DeliveryRef
 from pipeline.providers.shared import shape
 from pipeline.providers.slack.destination import DESTINATION, REDACTED_PATH, SlackOptions, message
+from tests.support.contexts import destination_context
 from tests.support.servers import free_port
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
@@ -78,13 +79,7 @@ def config(sandbox: tuple[ThreadedServer, SandboxState]) -> Config:
 def notify(
     config: Config, event: dict[str, Any], destination: DestinationConfig | None = None
 ) -> dict[str, Any]:
-    ctx = DestinationContext(
-        destination=destination or config.destinations["team-slack"],
-        config=config,
-        http=build_session(),
-        redis=None,  # type: ignore[arg-type]
-        now=time.time(),
-    )
+    ctx = destination_context(destination or config.destinations["team-slack"], config)
     return DESTINATION.perform(ctx, DELIVERY, event)
 
 
@@ -239,6 +234,4 @@ def test_an_unreachable_slack_is_retried_and_the_url_never_reaches_the_trace(
 
 def with_url(config: Config, url: str) -> DestinationConfig:
     """The team-slack destination pointed elsewhere (options built directly, unvalidated)."""
-    return DestinationConfig(
-        **{**config.destinations["team-slack"].__dict__, "options": {"webhook_url": url}}
-    )
+    return replace(config.destinations["team-slack"], options={"webhook_url": url})

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.datastructures import Headers
 
 from pipeline.config.load import load_config
 from pipeline.errors import BadPayload
@@ -24,6 +23,7 @@ from pipeline.signatures.standard_webhooks import standard_webhooks_headers
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import received_headers
 from tests.support.db import rows
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 
@@ -68,14 +68,15 @@ def contract_report(payload: dict[str, Any]) -> Any:
 
 
 def test_the_webhook_id_is_the_event_id_and_the_type_comes_from_the_envelope() -> None:
-    found = SOURCE.identify(envelope("purchase.completed"), b"{}", Headers({"Webhook-Id": "msg_9"}))
+    headers = received_headers({"Webhook-Id": "msg_9"})
+    found = SOURCE.identify(envelope("purchase.completed"), b"{}", headers)
     assert (found.external_id, found.provider_type) == ("msg_9", "purchase.completed")
 
 
 @pytest.mark.parametrize("payload", [[1, 2], {"type": 7}, {"data": {}}])
 def test_a_body_without_a_type_is_a_bad_payload(payload: Any) -> None:
     with pytest.raises(BadPayload):
-        SOURCE.identify(payload, b"{}", Headers({"webhook-id": "msg_9"}))
+        SOURCE.identify(payload, b"{}", received_headers({"webhook-id": "msg_9"}))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,14 +18,14 @@ import requests
 from devtools.sandbox.state import SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config
-from pipeline.delivery.http import build_session
 from pipeline.errors import BadPayload, RetryableError
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
+from pipeline.providers.base import DeliveryRef, DestinationContext, Verdict
 from pipeline.providers.teachable.destination import DESTINATION
 from pipeline.providers.teachable.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import destination_context, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
@@ -67,7 +66,7 @@ def canonical(raw: bytes, config: Config | None = None) -> dict[str, Any] | Verd
         status="verified",
     )
     source = (config or load_config(CONFIG, {"SANDBOX_PORT": "1"})).sources["teachable"]
-    ctx = SourceContext(source, build_session(), None, time.time())  # type: ignore[arg-type]
+    ctx = source_context(source)
     return SOURCE.canonicalize(ctx, event, payload, SOURCE.fetch(ctx, event, payload))
 
 
@@ -104,11 +103,15 @@ def test_a_batch_picks_the_one_event_we_act_on_and_refuses_two() -> None:
 @pytest.mark.parametrize("name", ["Enrollment.completed.json", "Transaction.created.json"])
 def test_the_samples_fit_their_contracts(name: str) -> None:
     payload = SOURCE.parse(body(name))
-    report = check(SOURCE.contract_for(payload["type"], payload), payload)
+    contract = SOURCE.contract_for(payload["type"], payload)
+    assert contract is not None
+    report = check(contract, payload)
     assert (report.missing, report.invalid, report.unknown) == ([], [], [])
     broken = copy.deepcopy(payload)
     del broken["object"]["user_id"]
-    assert check(SOURCE.contract_for(payload["type"], broken), broken).missing == ["object.user_id"]
+    contract = SOURCE.contract_for(payload["type"], broken)
+    assert contract is not None
+    assert check(contract, broken).missing == ["object.user_id"]
 
 
 def test_a_completed_enrollment_maps_to_enrollment_completed() -> None:
@@ -165,9 +168,7 @@ def test_a_user_missing_from_the_webhook_is_looked_up(
 
 
 def context(config: Config) -> DestinationContext:
-    return DestinationContext(
-        config.destinations["teachable"], config, build_session(), None, time.time()
-    )  # type: ignore[arg-type]
+    return destination_context(config.destinations["teachable"], config)
 
 
 PURCHASE = {

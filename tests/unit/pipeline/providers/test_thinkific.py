@@ -8,36 +8,41 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
+from marshmallow import Schema
 
 from devtools.sandbox.state import SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import Config
-from pipeline.delivery.http import build_session
 from pipeline.errors import BadPayload
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import DeliveryRef, DestinationContext, SourceContext, Verdict
-from pipeline.providers.registry import destination_provider, source_provider
+from pipeline.providers.base import DeliveryRef, Verdict
+from pipeline.providers.thinkific.destination import DESTINATION
+from pipeline.providers.thinkific.source import SOURCE
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
+from tests.support.contexts import destination_context, source_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
 from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 
 FIXTURES = FIXTURE_ROOT / "thinkific"
-SOURCE = source_provider("thinkific")
-DESTINATION = destination_provider("thinkific")
 KEY = "thinkific_test_key"
 
 
 def fixture(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return loaded
+
+
+def contract(provider_type: str, event: dict[str, Any]) -> type[Schema]:
+    found = SOURCE.contract_for(provider_type, event)
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +75,7 @@ def stored(event: dict[str, Any]) -> StoredEvent:
 
 
 def process(config: Config, event: dict[str, Any]) -> dict[str, Any] | Verdict:
-    ctx = SourceContext(config.sources["thinkific"], build_session(), None, time.time())  # type: ignore[arg-type]
+    ctx = source_context(config.sources["thinkific"])
     fetched = SOURCE.fetch(ctx, stored(event), event)
     return SOURCE.canonicalize(ctx, stored(event), event, fetched)
 
@@ -100,7 +105,7 @@ def test_the_topic_is_resource_dot_action_and_the_envelope_id_names_the_event() 
 )
 def test_the_published_samples_fit_their_contracts(name: str) -> None:
     event = fixture(name)
-    report = check(SOURCE.contract_for(f"{event['resource']}.{event['action']}", event), event)
+    report = check(contract(f"{event['resource']}.{event['action']}", event), event)
     assert (report.missing, report.invalid, report.unknown) == ([], [], [])
 
 
@@ -108,12 +113,10 @@ def test_a_payload_without_its_id_breaks_the_contract_and_new_fields_are_drift()
     event = fixture("enrollment.completed.json")
     broken = copy.deepcopy(event)
     del broken["payload"]["id"]
-    assert check(SOURCE.contract_for("enrollment.completed", broken), broken).missing == [
-        "payload.id"
-    ]
+    assert check(contract("enrollment.completed", broken), broken).missing == ["payload.id"]
     drifted = copy.deepcopy(event)
     drifted["payload"]["user"]["avatar_url"] = "https://example.com/a.png"
-    report = check(SOURCE.contract_for("enrollment.completed", drifted), drifted)
+    report = check(contract("enrollment.completed", drifted), drifted)
     assert (report.broken, report.unknown) == (False, ["payload.user.avatar_url"])
     assert SOURCE.default_on_unknown_fields == "warn"
 
@@ -153,8 +156,9 @@ def test_created_and_completed_are_separate_facts_for_the_ordering_guard(
 ) -> None:
     base, config = live
     created = helper(base, "enrollments", email="a@example.com", course_id=5)
-    ctx = SourceContext(config.sources["thinkific"], build_session(), None, time.time())  # type: ignore[arg-type]
+    ctx = source_context(config.sources["thinkific"])
     fetched = SOURCE.fetch(ctx, stored(created), created)
+    assert fetched is not None
     assert fetched.object_key == f"thinkific:enrollment:{created['payload']['id']}:created"
     assert fetched.version > 0
 
@@ -192,9 +196,7 @@ def test_the_destination_still_enrolls_once_and_revokes(live: tuple[str, Config]
         "contact": {"email": "b@example.com"},
         "purchase": {"items": [{"product": "price_1PgafmB7WZ01zgkW6dKueIc5"}]},
     }
-    ctx = DestinationContext(
-        config.destinations["courses"], config, build_session(), None, time.time()
-    )  # type: ignore[arg-type]
+    ctx = destination_context(config.destinations["courses"], config)
     first = DESTINATION.perform(ctx, DeliveryRef(1, "courses.enroll", "enroll", "k", 1), event)
     again = DESTINATION.perform(ctx, DeliveryRef(1, "courses.enroll", "enroll", "k", 2), event)
     assert first["enrollments"] == again["enrollments"]

@@ -9,27 +9,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.acuity.source import SOURCE as ACUITY_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
+from tests.support.contexts import received_headers, source_config
 from tests.support.fixtures import FIXTURES
 
 BODY = (FIXTURES / "acuity" / "scheduled.form").read_bytes()
-SOURCE = SourceConfig(
-    name="acuity",
-    provider="acuity",
+SOURCE = source_config(
+    ACUITY_SOURCE,
     signing_secrets=("api-key-current", "api-key-previous"),
     api_base="https://acuityscheduling.com/api/v1",
-    tolerance_seconds=300,
-    on_unknown_fields="warn",
     max_body_bytes=262144,
-    enabled=True,
-    options={},
 )
 
 
@@ -38,14 +33,13 @@ def digest(key: str, body: bytes = BODY) -> bytes:
 
 
 def check(value: str | None, *, body: bytes = BODY) -> Verified:
-    headers = Headers({"X-Acuity-Signature": value} if value is not None else {})
-    # werkzeug Headers: case-insensitive, as the receiver passes them
-    return ACUITY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, 0.0))  # type: ignore[arg-type]
+    headers = received_headers({"X-Acuity-Signature": value} if value is not None else {})
+    return ACUITY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, 0.0))
 
 
-def refused(value: str | None, **kwargs: object) -> str:
+def refused(value: str | None, **kwargs: Any) -> str:
     with pytest.raises(SignatureError) as raised:
-        check(value, **kwargs)  # type: ignore[arg-type]
+        check(value, **kwargs)
     return raised.value.code
 
 

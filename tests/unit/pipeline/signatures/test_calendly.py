@@ -9,27 +9,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import Any
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.calendly.source import SOURCE as CALENDLY_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
+from tests.support.contexts import received_headers, source_config
 from tests.support.fixtures import FIXTURES
 
 BODY = (FIXTURES / "calendly" / "invitee.created.json").read_bytes()
-SOURCE = SourceConfig(
-    name="calendly",
-    provider="calendly",
+SOURCE = source_config(
+    CALENDLY_SOURCE,
     signing_secrets=("key-current", "key-previous"),
     api_base="https://api.calendly.com",
     tolerance_seconds=180,
-    on_unknown_fields="warn",
     max_body_bytes=262144,
-    enabled=True,
-    options={},
 )
 NOW = 1_790_000_000.0
 
@@ -40,14 +36,13 @@ def header(key: str, stamp: int, body: bytes = BODY) -> str:
 
 
 def check(value: str | None, *, body: bytes = BODY, now: float = NOW) -> Verified:
-    headers = Headers({"Calendly-Webhook-Signature": value} if value is not None else {})
-    # werkzeug Headers: case-insensitive, as the receiver passes them
-    return CALENDLY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, now))  # type: ignore[arg-type]
+    headers = received_headers({"Calendly-Webhook-Signature": value} if value is not None else {})
+    return CALENDLY_SOURCE.signature.verify(SOURCE, SignedRequest(body, headers, {}, now))
 
 
-def refused(value: str | None, **kwargs: object) -> str:
+def refused(value: str | None, **kwargs: Any) -> str:
     with pytest.raises(SignatureError) as raised:
-        check(value, **kwargs)  # type: ignore[arg-type]
+        check(value, **kwargs)
     return raised.value.code
 
 

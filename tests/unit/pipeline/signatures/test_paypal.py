@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.datastructures import Headers
 
 from pipeline.config.load import load_config
 from pipeline.config.model import SourceConfig
@@ -21,8 +20,10 @@ from pipeline.providers.paypal.source import SOURCE as PAYPAL_SOURCE
 from pipeline.settings import Settings
 from pipeline.signatures.base import SignedRequest, Verified
 from receivers.app import create_app
+from tests.support.contexts import received_headers, source_config
 from tests.support.db import rows, scalar
 from tests.support.fixtures import FIXTURES
+from tests.support.web import json_of
 
 BODY = (FIXTURES / "paypal" / "PAYMENT.CAPTURE.COMPLETED.json").read_bytes()
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z
@@ -32,15 +33,11 @@ SIG = "eDOnWUj9FXOnr2naQnrdL7bhgejVSTwRbwbJ0kuk5wAtm2ZYkr7w5BSUDO7e5ZOsqLwN3sPn3
 
 
 def source(api_base: str = "https://api-m.paypal.com", **options: Any) -> SourceConfig:
-    return SourceConfig(
-        name="paypal",
-        provider="paypal",
+    return source_config(
+        PAYPAL_SOURCE,
         signing_secrets=(),
         api_base=api_base,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=262144,
-        enabled=True,
         options={
             "client_id": "c",
             "client_secret": "s",
@@ -66,7 +63,7 @@ def transmission(**changes: str | None) -> dict[str, str]:
 def check(
     headers: dict[str, str], *, config: SourceConfig | None = None, now: float = NOW
 ) -> Verified:
-    request = SignedRequest(BODY, Headers(headers), {}, now)
+    request = SignedRequest(BODY, received_headers(headers), {}, now)
     return PAYPAL_SOURCE.signature.verify(config or source(), request)
 
 
@@ -242,7 +239,7 @@ def test_the_receiver_refuses_a_foreign_cert_host_with_401_and_stores_nothing(
     }
     response = client.post("/webhooks/paypal", data=BODY, headers=headers)
     assert response.status_code == 401
-    assert response.json["error"]["code"] == "untrusted_cert_url"
+    assert json_of(response)["error"]["code"] == "untrusted_cert_url"
     engine = create_db_engine(settings)
     assert scalar(engine, "SELECT count(*) FROM events") == 0
     engine.dispose()

@@ -4,38 +4,32 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from werkzeug.datastructures import Headers
 
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
+from pipeline.providers.standard_webhooks.source import SOURCE as STANDARD_WEBHOOKS_SOURCE
 from pipeline.signatures.base import MAX_SIGNATURES, SignedRequest, Verified
 from pipeline.signatures.standard_webhooks import StandardWebhooks, standard_webhooks_headers
+from tests.support.contexts import received_headers, source_config
 
 CURRENT = "whsec_" + base64.b64encode(b"current-secret-of-32-bytes-long!").decode()
 PREVIOUS = "whsec_" + base64.b64encode(b"previous-secret-of-32-bytes-lng!").decode()
 OTHER = "whsec_" + base64.b64encode(b"somebody-elses-secret-32-bytes!!").decode()
-SOURCE = SourceConfig(
-    name="sw",
-    provider="standard_webhooks",
-    signing_secrets=(CURRENT, PREVIOUS),
-    api_base=None,
-    tolerance_seconds=300,
-    on_unknown_fields="warn",
-    max_body_bytes=1000,
-    enabled=True,
-    options={},
+SOURCE = source_config(
+    STANDARD_WEBHOOKS_SOURCE, "sw", signing_secrets=(CURRENT, PREVIOUS), max_body_bytes=1000
 )
 BODY = b'{"id":"ord_1","type":"purchase.completed","occurred_at":"2026-03-01T12:00:00Z","data":{}}'
 MSG_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 
 
 def check(headers: dict[str, str], *, body: bytes = BODY, now: float | None = None) -> Verified:
-    request = SignedRequest(body, Headers(headers), {}, now or time.time())
+    request = SignedRequest(body, received_headers(headers), {}, now or time.time())
     return StandardWebhooks().verify(SOURCE, request)
 
 
@@ -47,9 +41,9 @@ def library_headers(secret: str, *, at: int | None = None, msg_id: str = MSG_ID)
     return {"Webhook-Id": msg_id, "Webhook-Timestamp": str(stamp), "Webhook-Signature": signature}
 
 
-def refused(headers: dict[str, str], **kwargs: object) -> str:
+def refused(headers: dict[str, str], **kwargs: Any) -> str:
     with pytest.raises(SignatureError) as raised:
-        check(headers, **kwargs)  # type: ignore[arg-type]
+        check(headers, **kwargs)
     return raised.value.code
 
 
@@ -139,6 +133,6 @@ def test_malformed_headers_say_what_is_wrong(change: dict[str, str], code: str) 
 
 
 def test_a_secret_that_is_not_base64_never_matches_and_never_breaks_the_others() -> None:
-    broken = SourceConfig(**{**SOURCE.__dict__, "signing_secrets": ("whsec_a", CURRENT)})
-    request = SignedRequest(BODY, Headers(library_headers(CURRENT)), {}, time.time())
+    broken = replace(SOURCE, signing_secrets=("whsec_a", CURRENT))
+    request = SignedRequest(BODY, received_headers(library_headers(CURRENT)), {}, time.time())
     assert StandardWebhooks().verify(broken, request).secret_index == 1

@@ -7,22 +7,14 @@ import time
 import pytest
 import stripe
 
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.stripe.source import SOURCE as STRIPE_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
 from pipeline.signatures.timestamped_hmac import timestamped_hmac_header
+from tests.support.contexts import source_config
 
-SOURCE = SourceConfig(
-    name="stripe",
-    provider="stripe",
-    signing_secrets=("whsec_new", "whsec_old"),
-    api_base=None,
-    tolerance_seconds=300,
-    on_unknown_fields="warn",
-    max_body_bytes=1000,
-    enabled=True,
-    options={},
+SOURCE = source_config(
+    STRIPE_SOURCE, signing_secrets=("whsec_new", "whsec_old"), max_body_bytes=1000
 )
 BODY = b'{"id": "evt_1", "object": "event", "type": "checkout.session.completed"}'
 

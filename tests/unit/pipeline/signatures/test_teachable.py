@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.teachable.source import SOURCE as TEACHABLE_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
 from pipeline.signatures.body_hmac import body_hmac
+from tests.support.contexts import received_headers, source_config
 
 BODY = b'[{"type":"Enrollment.completed","id":1,"hook_event_id":2}]'
 
 
 def source(**options: str) -> SourceConfig:
-    return SourceConfig(
-        name="teachable",
-        provider="teachable",
+    return source_config(
+        TEACHABLE_SOURCE,
         signing_secrets=("s3cret-new", "s3cret-old"),
-        api_base=None,
-        tolerance_seconds=300,
-        on_unknown_fields="warn",
         max_body_bytes=1000,
-        enabled=True,
         options={"signature_header": None, "signature_encoding": "hex", **options},
     )
 
 
 def check(src: SourceConfig, headers: dict[str, str], query: dict[str, str]) -> Verified:
-    return TEACHABLE_SOURCE.signature.verify(src, SignedRequest(BODY, Headers(headers), query, 0.0))
+    request = SignedRequest(BODY, received_headers(headers), query, 0.0)
+    return TEACHABLE_SOURCE.signature.verify(src, request)
 
 
 def test_by_default_the_url_secret_is_what_authenticates() -> None:

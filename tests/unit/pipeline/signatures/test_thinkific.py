@@ -6,30 +6,22 @@ import hashlib
 import hmac
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from pipeline.config.model import SourceConfig
 from pipeline.errors import SignatureError
 from pipeline.providers.thinkific.source import SOURCE as THINKIFIC_SOURCE
 from pipeline.signatures.base import SignedRequest, Verified
 from pipeline.signatures.body_hmac import body_hmac
+from tests.support.contexts import received_headers, source_config
 
-SOURCE = SourceConfig(
-    name="thinkific",
-    provider="thinkific",
-    signing_secrets=("key_new", "key_old"),
-    api_base=None,
-    tolerance_seconds=300,
-    on_unknown_fields="warn",
-    max_body_bytes=1000,
-    enabled=True,
-    options={},
+SOURCE = source_config(
+    THINKIFIC_SOURCE, signing_secrets=("key_new", "key_old"), max_body_bytes=1000
 )
 BODY = b'{"id":"20190131191810790022472","resource":"enrollment","action":"completed"}'
 
 
 def check(headers: dict[str, str], body: bytes = BODY) -> Verified:
-    return THINKIFIC_SOURCE.signature.verify(SOURCE, SignedRequest(body, Headers(headers), {}, 0.0))
+    request = SignedRequest(body, received_headers(headers), {}, 0.0)
+    return THINKIFIC_SOURCE.signature.verify(SOURCE, request)
 
 
 def test_the_signature_is_a_plain_hmac_sha256_of_the_body_in_hex() -> None:

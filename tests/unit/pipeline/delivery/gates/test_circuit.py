@@ -8,20 +8,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pipeline.config.model import DestinationConfig
 from pipeline.delivery.gates import circuit
+from pipeline.providers.mailchimp.destination import DESTINATION as MAILCHIMP_DESTINATION
+from tests.support.contexts import destination_config
 
-DESTINATION = DestinationConfig(
-    name="email",
-    provider="mailchimp",
-    api_base=None,
-    rate_limit=None,
-    burst=None,
-    lane=None,
-    timeout_seconds=1,
-    circuit_threshold=3,
-    circuit_cooldown=0.3,
-    options={},
+DESTINATION = destination_config(
+    MAILCHIMP_DESTINATION, "email", timeout_seconds=1, circuit_threshold=3, circuit_cooldown=0.3
 )
 
 

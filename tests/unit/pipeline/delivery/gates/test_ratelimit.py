@@ -9,20 +9,18 @@ from dataclasses import replace
 import pytest
 import redis
 
-from pipeline.config.model import DestinationConfig
 from pipeline.delivery.gates.ratelimit import back_off, take
+from pipeline.providers.thinkific.destination import DESTINATION as THINKIFIC_DESTINATION
+from tests.support.contexts import destination_config
 
-DESTINATION = DestinationConfig(
-    name="courses",
-    provider="thinkific",
-    api_base=None,
+DESTINATION = destination_config(
+    THINKIFIC_DESTINATION,
+    "courses",
     rate_limit=10.0,
     burst=2,
-    lane=None,
     timeout_seconds=1,
     circuit_threshold=5,
     circuit_cooldown=1,
-    options={},
 )
 
 
