@@ -78,6 +78,12 @@ class DeliveryRef:
     attempt: int
 
 
+# one delivery's result, or the error that fails only that delivery
+Outcome = dict[str, Any] | Exception
+# the deliveries a batched destination claimed together, each with its canonical event
+Batch = list[tuple[DeliveryRef, dict[str, Any]]]
+
+
 def parse_json(body: bytes) -> Any:
     """JSON, refusing a bomb of brackets: the C decoder's own recursion guard stops it (at the
     interpreter's recursion limit) before it costs more than a few microseconds per level."""
@@ -121,7 +127,9 @@ class SourceProvider:
     body_format: ClassVar[str] = "json"
     # Mailchimp validates a new webhook URL with a GET and expects a 200
     answers_get: ClassVar[bool] = False
-    stored_headers: ClassVar[tuple[str, ...]] = ()
+    # kept from every delivery whatever the provider: what the body is and who sent it; a
+    # provider adds its own (`(*signature headers, *SourceProvider.stored_headers)`)
+    stored_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")
     needs_secrets: ClassVar[bool] = True
     needs_api_base: ClassVar[bool] = False
     default_api_base: ClassVar[str | None] = None
@@ -129,6 +137,8 @@ class SourceProvider:
     options_schema: ClassVar[type[Schema] | None] = None
     # provider event type -> lane; a type not listed is stored and marked ignored at once
     lanes: ClassVar[Mapping[str, str]] = {}
+    # instead of `lanes`: the one lane of every type that has a contract
+    lane: ClassVar[str | None] = None
     # provider event type -> contract (marshmallow schema, versioned by name)
     contracts: ClassVar[Mapping[str, type[Schema]]] = {}
     # provider event type -> {version: contract}, for providers whose contracts changed
@@ -148,6 +158,8 @@ class SourceProvider:
         return self.identify(payload, body, headers)
 
     def lane_for(self, provider_type: str) -> str | None:
+        if self.lane is not None:
+            return self.lane if provider_type in self.contracts else None
         return self.lanes.get(provider_type)
 
     def versioned_contract(
@@ -196,8 +208,6 @@ class DestinationProvider:
     ) -> dict[str, Any]:
         raise NotImplementedError
 
-    def perform_batch(
-        self, ctx: DestinationContext, items: list[tuple[DeliveryRef, dict[str, Any]]]
-    ) -> dict[int, dict[str, Any] | Exception]:
+    def perform_batch(self, ctx: DestinationContext, items: Batch) -> dict[int, Outcome]:
         """Per-item results; an Exception value fails only that item. Raise to fail them all."""
         raise NotImplementedError

@@ -24,23 +24,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
-from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.contacts import names, require_email
-from pipeline.providers.shared.ids import IdCache
+from pipeline.providers.shared.id_cache import IdCache
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.shared.products import tags_for
 
 API_PATH = "/api/3"
 SUBSCRIBED, UNSUBSCRIBED = "1", "2"
 
 
-class ActiveCampaignOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ActiveCampaignOptions(StrictOptions):
     api_key = fields.Str(required=True)
     list_id = fields.Str(required=True)
     subscribe_to_list = fields.Bool(load_default=True)
@@ -49,11 +47,10 @@ class ActiveCampaignOptions(Schema):
 
 class ActiveCampaignApi:
     def __init__(self, ctx: DestinationContext) -> None:
-        self.client = ApiClient(
-            provider="activecampaign",
-            base_url=(ctx.destination.api_base or "") + API_PATH,
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
+        self.client = destination_client(
+            ctx,
+            "activecampaign",
+            path=API_PATH,
             headers={"Api-Token": ctx.destination.options["api_key"]},
         )
         self.tag_ids = IdCache.of(ctx.redis, ctx.destination, "tags")

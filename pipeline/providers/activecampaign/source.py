@@ -16,19 +16,16 @@ Mapping: subscribe -> subscriber.added, unsubscribe -> subscriber.unsubscribed (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
-from pipeline.errors import BadPayload
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
-from pipeline.providers.shared import shape
-from pipeline.providers.shared.ids import body_id
-from pipeline.providers.shared.instants import validate_zone, wall_clock
-from pipeline.signatures.url_secret import UrlSecret
+from pipeline.providers.base import Fetched, SourceContext, Verdict
+from pipeline.providers.shared.form_hooks import FormHookSource
+from pipeline.providers.shared.instants import validate_zone, version_ms
+from pipeline.providers.shared.options import StrictOptions
+from pipeline.providers.shared.subscribers import Member
 from schemas.contracts.activecampaign import CONTRACTS
 
 # type -> (canonical type, the contact's list status afterwards)
@@ -38,35 +35,26 @@ LIST_EVENTS = {
 }
 
 
-class ActiveCampaignSourceOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ActiveCampaignSourceOptions(StrictOptions):
     date_time_timezone = fields.Str(load_default="UTC", validate=validate_zone)
 
 
-class ActiveCampaignSource(SourceProvider):
+class ActiveCampaignSource(FormHookSource):
     name = "activecampaign"
-    signature = UrlSecret()
-    body_format = "form"
-    stored_headers = ("Content-Type", "User-Agent")
-    default_on_unknown_fields = "warn"  # the per-type field lists are not confirmed
+    id_prefix = "ac_"
+    no_type_message = "An ActiveCampaign webhook needs a 'type'."
+    # integrators show an offset [U]; a naive value is read in `date_time_timezone`
+    time_field = "date_time"
+    member_kind = "activecampaign_contact"
     options_schema = ActiveCampaignSourceOptions
-    lanes = dict.fromkeys(CONTRACTS, "enrollments")
     contracts = CONTRACTS
-
-    def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
-        kind = payload.get("type") if isinstance(payload, dict) else None
-        if not isinstance(kind, str) or not kind:
-            raise BadPayload("missing_event_type", "An ActiveCampaign webhook needs a 'type'.")
-        return Identified(external_id=body_id("ac_", body), provider_type=kind)
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
         """No API call; the contact's status on the list, versioned by `date_time`."""
         if event.provider_type not in LIST_EVENTS:
             return None
         key = f"activecampaign:{payload.get('list') or '-'}:{payload['contact']['id']}"
-        return Fetched(payload, key, int(self._when(ctx, payload).timestamp() * 1000))
+        return Fetched(payload, key, version_ms(self.stamped(ctx, payload)))
 
     def canonicalize(
         self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
@@ -78,25 +66,17 @@ class ActiveCampaignSource(SourceProvider):
         else:
             canonical_type, status = "subscriber.tagged", None
             list_id, about, tags = None, payload["tag"], [payload["tag"]]
-        return shape.event(
-            canonical_type,
-            key=f"activecampaign:{contact['id']}:{kind}:{about}:{payload['date_time']}",
-            source=event.source,
-            provider=self.name,
-            occurred_at=self._when(ctx, payload),
-            contact=shape.contact(
-                contact["email"],
-                first_name=contact.get("first_name") or None,
-                last_name=contact.get("last_name") or None,
-                external_ids={"activecampaign_contact": contact["id"]},
-            ),
-            subscriber={"id": contact["id"], "list_id": list_id, "status": status, "tags": tags},
+        key = f"activecampaign:{contact['id']}:{kind}:{about}:{payload['date_time']}"
+        member = Member(
+            contact["id"],
+            contact["email"],
+            first_name=contact.get("first_name"),
+            last_name=contact.get("last_name"),
+            status=status,
+            tags=tags,
+            list_id=list_id,
         )
-
-    @staticmethod
-    def _when(ctx: SourceContext, payload: Any) -> datetime:
-        zone = ctx.source.options["date_time_timezone"]
-        return wall_clock(payload.get("date_time"), zone, "date_time")
+        return self.member_event(ctx, event, payload, canonical_type, key=key, member=member)
 
 
 SOURCE = ActiveCampaignSource()

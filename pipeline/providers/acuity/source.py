@@ -32,7 +32,7 @@ quoting real responses with `canceled`, `calendarTimezone`, `datetimeCreated` [V
 - No version field exists on an appointment: the ordering guard uses the webhook's receipt time,
   so a late-processed older webhook (say `scheduled` after `canceled`) is superseded, not replayed.
 - Times: `datetime` ("2013-07-02T10:15:00-0700") fixes the instant; the attendee's zone is the
-  appointment's `timezone`; `local_start` is computed with zoneinfo (pipeline/providers/timezones.py).
+  appointment's `timezone`; `local_start` is computed with zoneinfo (pipeline/providers/shared/bookings.py).
   The end is `datetime` + `duration` minutes (`endTime` is a bare wall-clock "11:15am").
 - Contact: e-mail and names. Acuity appointments carry no client id (clients are keyed by name and
   phone in `/clients`), so the only provider id linked is `acuity_appointment`.
@@ -45,14 +45,21 @@ import re
 import secrets
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from pipeline.delivery.http import ApiClient
 from pipeline.errors import BadPayload, ContractError
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
+from pipeline.providers.base import Fetched, Identified, SourceContext, Verdict
 from pipeline.providers.shared import shape
-from pipeline.providers.shared.instants import booking_times, parse_instant, plus_minutes
+from pipeline.providers.shared.bookings import (
+    BookingSource,
+    booking_instant,
+    booking_times,
+    plus_minutes,
+)
+from pipeline.providers.shared.instants import version_ms
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.signatures.body_hmac import BodyHmac
 from schemas.contracts.acuity import CONTRACTS
 
@@ -67,10 +74,7 @@ CANONICAL_TYPES = {
 }
 
 
-class AcuityOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class AcuityOptions(StrictOptions):
     user_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{1,20}$"))
     api_key = fields.Str(required=True, validate=validate.Length(min=1))
 
@@ -102,18 +106,16 @@ def appointment_id(value: Any) -> str:
     return str(value)
 
 
-class AcuitySource(SourceProvider):
+class AcuitySource(BookingSource):
     name = "acuity"
     # base64 HMAC-SHA256 of the raw form body keyed with the account's API key
     # (developers.acuityscheduling.com/docs/webhooks, "Verifying Webhook Requests"): the API key is
     # the source's signing secret; no timestamp, so a replay is caught by the event-id rules
     signature = BodyHmac(header="X-Acuity-Signature", encoding="base64")
     body_format = "form"
-    stored_headers = ("X-Acuity-Signature", "Content-Type", "User-Agent")
+    stored_headers = ("X-Acuity-Signature", *BookingSource.stored_headers)
     default_api_base = DEFAULT_API_BASE
-    default_on_unknown_fields = "warn"  # see schemas/contracts/acuity.py
     options_schema = AcuityOptions
-    lanes = dict.fromkeys(CONTRACTS, "enrollments")
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
@@ -137,7 +139,7 @@ class AcuitySource(SourceProvider):
         appointment = api(ctx).request("GET", f"/appointments/{found}").json()
         if not isinstance(appointment, dict) or str(appointment.get("id")) != found:
             raise ContractError("Acuity answered with another appointment", reason="id_mismatch")
-        version = int(event.received_at.timestamp() * 1000)
+        version = version_ms(event.received_at)
         return Fetched(appointment, f"acuity:appointment:{found}", version)
 
     def canonicalize(
@@ -175,7 +177,7 @@ class AcuitySource(SourceProvider):
 
 
 def _booking(appointment: dict[str, Any], found: str, canceled: bool) -> dict[str, Any]:
-    start = parse_instant(appointment.get("datetime"), "datetime")
+    start = booking_instant(appointment.get("datetime"), "datetime")
     end = plus_minutes(start, appointment.get("duration"))
     return {
         "id": found,

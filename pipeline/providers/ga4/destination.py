@@ -29,67 +29,31 @@ Unverified: how GA4 treats timestamps older than 72 h (dropped, we assume); the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from functools import partial
+from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from pipeline.delivery.http import ApiClient
 from pipeline.errors import ContractError, PermanentError, PipelineError, RetryableError
-from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
-from pipeline.providers.shared.analytics import analytics_name, distinct_id
-from pipeline.providers.shared.batches import SEND_BUDGET_SECONDS, budget_spent, settle_batch
-from schemas.canonical import to_major_units
+from pipeline.providers.base import Batch, DestinationContext, Outcome
+from pipeline.providers.ga4.events import client_id, ga4_event
+from pipeline.providers.shared.analytics import AnalyticsDestination
+from pipeline.providers.shared.batches import send_until_stopped, settle_batch
+from pipeline.providers.shared.clients import destination_client
+from pipeline.providers.shared.options import StrictOptions
 
 BATCH_SIZE = 500
 MAX_EVENTS = 25
 MAX_BODY_BYTES = 130_000
-MAX_NAME = 40
-MAX_VALUE = 100
-MAX_PARAMS = 25
-RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_")
-# web streams' reserved event names (support.google.com/analytics/answer/13316687)
-RESERVED_NAMES = frozenset(
-    {
-        "ad_impression",
-        "app_remove",
-        "app_store_refund",
-        "app_store_subscription_cancel",
-        "app_store_subscription_renew",
-        "click",
-        "error",
-        "file_download",
-        "first_open",
-        "first_visit",
-        "form_start",
-        "form_submit",
-        "in_app_purchase",
-        "page_view",
-        "scroll",
-        "session_start",
-        "user_engagement",
-        "view_complete",
-        "video_progress",
-        "video_start",
-        "view_search_results",
-    }
-)
-RECOMMENDED = {"purchase.completed": "purchase", "purchase.refunded": "refund"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _INDEX = re.compile(r"(?:events\[|index: \[)(\d+)\]")
-Outcome = dict[str, Any] | Exception
 
 
-class Ga4Options(Schema):
-    class Meta:
-        unknown = RAISE
-
+class Ga4Options(StrictOptions):
     measurement_id = fields.Str(required=True, validate=validate.Length(min=1))
     api_secret = fields.Str(required=True, validate=validate.Length(min=1))
     validate_first = fields.Bool(data_key="validate", load_default=False)
@@ -100,96 +64,6 @@ class Ga4Options(Schema):
     max_backdate_hours = fields.Float(load_default=72.0, validate=validate.Range(0, 72))
 
 
-def safe_name(raw: str) -> str | None:
-    """`raw` under GA4's naming rules, or None when it cannot be made to follow them."""
-    name = _UNSAFE.sub("_", raw.strip())[:MAX_NAME]
-    if not name or not (name[0].isascii() and name[0].isalpha()):
-        return None
-    if name.lower().startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES:
-        return None
-    return name
-
-
-def event_name(event: dict[str, Any]) -> str:
-    kind = event["type"]
-    if kind in RECOMMENDED:
-        return RECOMMENDED[kind]
-    if not event.get("analytics"):
-        return kind.replace(".", "_")[:MAX_NAME]
-    name = safe_name(analytics_name(event))
-    if name is None:
-        raise ContractError(
-            "the analytics event's name breaks GA4's naming rules", reason="ga4_name_refused"
-        )
-    return name
-
-
-def transaction_id(event: dict[str, Any]) -> str:
-    """The purchase's canonical key; a refund names the purchase it undoes by the same key."""
-    if event["type"] == "purchase.completed":
-        return str(event["key"])[:MAX_VALUE]
-    return f"{event['provider']}:{event['purchase']['id']}"[:MAX_VALUE]
-
-
-def _items(purchase: dict[str, Any]) -> list[dict[str, Any]]:
-    currency = purchase["currency"]
-    items = []
-    for item in purchase.get("items") or []:
-        quantity = item.get("quantity") or 1
-        entry: dict[str, Any] = {"item_id": item["product"][:MAX_VALUE], "quantity": quantity}
-        if item.get("name"):
-            entry["item_name"] = item["name"][:MAX_VALUE]
-        if item.get("amount") is not None:
-            entry["price"] = to_major_units(item["amount"], currency) / quantity
-        items.append(entry)
-    return items
-
-
-def _custom(properties: Mapping[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key, value in properties.items():
-        name = safe_name(str(key))
-        if name is None or len(params) == MAX_PARAMS:
-            continue
-        if isinstance(value, bool):
-            params[name] = int(value)
-        elif isinstance(value, int | float):
-            params[name] = value
-        elif isinstance(value, str):
-            params[name] = value[:MAX_VALUE]
-    return params
-
-
-def event_params(event: dict[str, Any]) -> dict[str, Any]:
-    purchase = event.get("purchase")
-    if purchase:
-        return {
-            "transaction_id": transaction_id(event),
-            "value": to_major_units(purchase["amount"], purchase["currency"]),
-            "currency": purchase["currency"].upper(),
-            "items": _items(purchase),
-        }
-    if event.get("analytics"):
-        return _custom(event["analytics"].get("properties") or {})
-    return {}
-
-
-def client_id(event: dict[str, Any], salt: str) -> str:
-    given = (event.get("contact") or {}).get("client_id")
-    if given:
-        return str(given)
-    digest = hashlib.sha256(f"stackwire-ga4|{salt}|{distinct_id(event)}".encode()).digest()
-    return f"{int.from_bytes(digest[:4], 'big')}.{int.from_bytes(digest[4:8], 'big')}"
-
-
-def ga4_event(options: Mapping[str, Any], event: dict[str, Any], now: float) -> dict[str, Any]:
-    built: dict[str, Any] = {"name": event_name(event), "params": event_params(event)}
-    occurred = datetime.fromisoformat(event["occurred_at"]).timestamp()
-    if now - occurred <= options["max_backdate_hours"] * 3600:
-        built["timestamp_micros"] = int(min(occurred, now) * 1_000_000)
-    return built
-
-
 @dataclass
 class Pending:
     delivery_id: int
@@ -198,7 +72,7 @@ class Pending:
 
 
 def group(
-    options: Mapping[str, Any], items: list[tuple[DeliveryRef, dict[str, Any]]], now: float
+    options: Mapping[str, Any], items: Batch, now: float
 ) -> tuple[dict[tuple[str, str | None], list[Pending]], dict[int, Outcome]]:
     groups: dict[tuple[str, str | None], list[Pending]] = {}
     failed: dict[int, Outcome] = {}
@@ -243,47 +117,49 @@ def invalid_events(messages: list[dict[str, Any]], count: int) -> dict[int, str]
     return found
 
 
-class Ga4Destination(DestinationProvider):
+@dataclass
+class Request:
+    """One POST: GA4 takes one client id (and user id) per request."""
+
+    client_id: str
+    user_id: str | None
+    events: list[Pending]
+
+
+def _unsent(request: Request, stop: PipelineError) -> dict[int, Outcome]:
+    return dict.fromkeys((p.delivery_id for p in request.events), stop)
+
+
+class Ga4Destination(AnalyticsDestination):
     name = "ga4"
-    kind = "analytics"
-    actions = {"track": "analytics"}
     batch_size = BATCH_SIZE
     default_api_base = "https://www.google-analytics.com"
     options_schema = Ga4Options
 
-    def perform_batch(
-        self, ctx: DestinationContext, items: list[tuple[DeliveryRef, dict[str, Any]]]
-    ) -> dict[int, dict[str, Any] | Exception]:
+    def perform_batch(self, ctx: DestinationContext, items: Batch) -> dict[int, Outcome]:
         options = ctx.destination.options
         groups, results = group(options, items, ctx.now)
-        client = ApiClient(
-            provider="ga4",
-            base_url=ctx.destination.api_base or "",
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
+        client = destination_client(ctx, "ga4")
+        requests = (
+            Request(client_key, user, chunk)
+            for (client_key, user), pending in groups.items()
+            for chunk in requests_of(pending)
         )
-        started, stop = time.monotonic(), cast("PipelineError | None", None)
-        for (client_key, user), pending in groups.items():
-            for chunk in requests_of(pending):
-                stop = stop or budget_spent(started, SEND_BUDGET_SECONDS)
-                if stop is None:
-                    answers, stop = self._send(client, options, client_key, user, chunk)
-                else:
-                    answers = dict.fromkeys((p.delivery_id for p in chunk), stop)
-                results.update(answers)
+        send = partial(self._send, client, options)
+        for _, answers in send_until_stopped(requests, send, _unsent):
+            results.update(answers)
         return settle_batch(results)
 
     def _send(
-        self,
-        client: ApiClient,
-        options: Mapping[str, Any],
-        client_key: str,
-        user: str | None,
-        chunk: list[Pending],
+        self, client: ApiClient, options: Mapping[str, Any], request: Request
     ) -> tuple[dict[int, Outcome], PipelineError | None]:
         """One request (two with `validate`); the error that should stop the batch, if any."""
         params = {"measurement_id": options["measurement_id"], "api_secret": options["api_secret"]}
-        envelope: dict[str, Any] = {"client_id": client_key, **({"user_id": user} if user else {})}
+        user, chunk = request.user_id, request.events
+        envelope: dict[str, Any] = {
+            "client_id": request.client_id,
+            **({"user_id": user} if user else {}),
+        }
         answers: dict[int, Outcome] = {}
         try:
             if options["validate_first"]:
@@ -294,7 +170,9 @@ class Ga4Destination(DestinationProvider):
         except PipelineError as exc:
             stop = exc if isinstance(exc, RetryableError) or exc.http_status in (401, 403) else None
             return {**answers, **dict.fromkeys((p.delivery_id for p in chunk), exc)}, stop
-        sent = {p.delivery_id: {"client_id": client_key, "event": p.event["name"]} for p in chunk}
+        sent = {
+            p.delivery_id: {"client_id": request.client_id, "event": p.event["name"]} for p in chunk
+        }
         return {**answers, **sent}, None
 
     def _validate(

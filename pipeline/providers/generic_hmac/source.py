@@ -30,11 +30,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from pipeline.config.model import SourceConfig
 from pipeline.errors import BadPayload
 from pipeline.providers.base import Identified
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.standard_webhooks.source import EnvelopeSource, event_type
 from pipeline.signatures.generic_hmac import GenericHmac
 
@@ -44,10 +45,7 @@ MAX_ID_CHARS = 255
 BODY_HASH_PREFIX = "body-sha256:"
 
 
-class GenericHmacOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class GenericHmacOptions(StrictOptions):
     signature_header = fields.Str(
         required=True,
         validate=validate.Regexp(_HEADER, error="A header name is letters, digits and '-'."),
@@ -101,7 +99,6 @@ def dig(payload: Any, path: str) -> Any:
 class GenericHmacSource(EnvelopeSource):
     name = "generic_hmac"
     signature = GenericHmac()
-    stored_headers = ("Content-Type", "User-Agent")
     options_schema = GenericHmacOptions
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:

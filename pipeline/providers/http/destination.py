@@ -30,10 +30,11 @@ import re
 import time
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
-from pipeline.delivery.http import ApiClient
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.shared.clients import destination_client
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.signatures.standard_webhooks import standard_webhooks_headers, standard_webhooks_key
 from schemas.config import HttpUrl
 
@@ -59,10 +60,7 @@ MAX_TEMPLATE_DEPTH = 8
 RESERVED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-length")
 
 
-class HttpOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class HttpOptions(StrictOptions):
     url = HttpUrl(required=True)
     method = fields.Str(load_default="POST", validate=validate.OneOf(["POST", "PUT"]))
     headers = fields.Dict(
@@ -196,12 +194,7 @@ class HttpDestination(DestinationProvider):
                     options["signing_secret"], delivery.idempotency_key, timestamp, body
                 )
             )
-        client = ApiClient(
-            provider=ctx.destination.name,
-            base_url=options["url"],
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-        )
+        client = destination_client(ctx, ctx.destination.name, base_url=options["url"])
         response = client.request(options["method"], "", data=body, headers=headers)
         return {"status": response.status_code, "webhook_id": delivery.idempotency_key}
 

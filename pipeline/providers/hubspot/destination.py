@@ -28,35 +28,33 @@ third-party README saw 400 at 101) is option `inputs_per_request` (1..100); the 
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from pipeline.delivery.http import ApiClient, parse_retry_after
 from pipeline.errors import ContractError, PermanentError, PipelineError, RetryableError
 from pipeline.logging import redact
-from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
-from pipeline.providers.shared.batches import SEND_BUDGET_SECONDS, budget_spent, settle_batch
+from pipeline.providers.base import Batch, DestinationContext, DestinationProvider, Outcome
+from pipeline.providers.shared.batches import send_until_stopped, settle_batch
+from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.contacts import names, require_email
-from pipeline.providers.shared.instants import validate_zone
+from pipeline.providers.shared.instants import stored_instant, validate_zone
+from pipeline.providers.shared.options import StrictOptions
 from schemas.canonical import CANONICAL_TYPES
 
 MAX_INPUTS = 100
 DEFAULT_INTERVAL = 10.0  # the rolling window of TEN_SECONDLY_ROLLING
 RESET_MARGIN = 60.0  # come back a minute after midnight, not on the stroke of it
-Outcome = dict[str, Any] | Exception
 
 
-class HubSpotOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class HubSpotOptions(StrictOptions):
     access_token = fields.Str(required=True, validate=validate.Length(min=1))
     api_version = fields.Str(load_default="v3", validate=validate.Regexp(r"^(v3|\d{4}-\d{2})$"))
     inputs_per_request = fields.Int(load_default=MAX_INPUTS, validate=validate.Range(1, MAX_INPUTS))
@@ -103,12 +101,12 @@ def contact_properties(options: Mapping[str, Any], event: dict[str, Any]) -> dic
 
 
 def collapse(
-    options: Mapping[str, Any], items: list[tuple[DeliveryRef, dict[str, Any]]]
+    options: Mapping[str, Any], items: Batch
 ) -> tuple[list[ContactInput], dict[int, Outcome]]:
     """One input per person, in the order events happened (so the latest values win)."""
     inputs: dict[str, ContactInput] = {}
     failed: dict[int, Outcome] = {}
-    ordered = sorted(items, key=lambda item: datetime.fromisoformat(item[1]["occurred_at"]))
+    ordered = sorted(items, key=lambda item: stored_instant(item[1]["occurred_at"]))
     for delivery, event in ordered:
         try:
             email = require_email(event).strip().lower()
@@ -217,6 +215,10 @@ def outcomes(body: dict[str, Any], chunk: list[ContactInput], status: int) -> li
     return [found.get(index, missing) for index in range(len(chunk))]
 
 
+def _unsent(chunk: list[ContactInput], stop: PipelineError) -> list[Outcome]:
+    return [stop] * len(chunk)
+
+
 class HubSpotDestination(DestinationProvider):
     name = "hubspot"
     kind = "crm"
@@ -225,27 +227,16 @@ class HubSpotDestination(DestinationProvider):
     default_api_base = "https://api.hubapi.com"
     options_schema = HubSpotOptions
 
-    def perform_batch(
-        self, ctx: DestinationContext, items: list[tuple[DeliveryRef, dict[str, Any]]]
-    ) -> dict[int, dict[str, Any] | Exception]:
+    def perform_batch(self, ctx: DestinationContext, items: Batch) -> dict[int, Outcome]:
         options = ctx.destination.options
         inputs, results = collapse(options, items)
-        client = ApiClient(
-            provider="hubspot",
-            base_url=ctx.destination.api_base or "",
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-            headers={"Authorization": f"Bearer {options['access_token']}"},
+        client = destination_client(
+            ctx, "hubspot", headers={"Authorization": f"Bearer {options['access_token']}"}
         )
-        size, started = options["inputs_per_request"], time.monotonic()
-        stop: PipelineError | None = None
-        for start in range(0, len(inputs), size):
-            chunk = inputs[start : start + size]
-            stop = stop or budget_spent(started, SEND_BUDGET_SECONDS)
-            if stop is not None:
-                answers: list[Outcome] = [stop] * len(chunk)
-            else:
-                answers, stop = self._send(client, options, chunk, ctx.now)
+        size = options["inputs_per_request"]
+        chunks = (inputs[start : start + size] for start in range(0, len(inputs), size))
+        send = partial(self._send, client, options, now=ctx.now)
+        for chunk, answers in send_until_stopped(chunks, send, _unsent):
             for person, answer in zip(chunk, answers, strict=True):
                 shared = (
                     answer
@@ -256,7 +247,12 @@ class HubSpotDestination(DestinationProvider):
         return settle_batch(results)
 
     def _send(
-        self, client: ApiClient, options: Mapping[str, Any], chunk: list[ContactInput], now: float
+        self,
+        client: ApiClient,
+        options: Mapping[str, Any],
+        chunk: list[ContactInput],
+        *,
+        now: float,
     ) -> tuple[list[Outcome], PipelineError | None]:
         """One request; the error that should stop the rest of the batch, if any."""
         version = options["api_version"]

@@ -21,30 +21,26 @@ ignores a purchase deactivated since. Rate limits are not documented [U]: 429/5x
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
 from pipeline.errors import BadPayload, ContractError
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import (
-    Fetched,
-    Identified,
-    SourceContext,
-    SourceProvider,
-    Verdict,
-)
+from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
 from pipeline.providers.kajabi.api import DEFAULT_API_BASE, KajabiApi
 from pipeline.providers.shared import shape
+from pipeline.providers.shared.identity import required_text
+from pipeline.providers.shared.instants import Refusals, parse_instant, version_ms
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.kajabi import CONTRACTS
 
+# Kajabi's JSON:API stamps carry an offset; one without names no instant
+TIMESTAMPS = Refusals.of_provider("Kajabi")
 
-class KajabiSourceOptions(Schema):
-    class Meta:
-        unknown = RAISE
 
+class KajabiSourceOptions(StrictOptions):
     client_id = fields.Str(load_default=None)  # both set: re-read each purchase before acting
     client_secret = fields.Str(load_default=None)
 
@@ -52,21 +48,18 @@ class KajabiSourceOptions(Schema):
 class KajabiSource(SourceProvider):
     name = "kajabi"
     signature = UrlSecret()
-    stored_headers = ("Content-Type", "User-Agent")
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"  # Kajabi adds attributes to its resources often
     options_schema = KajabiSourceOptions
-    lanes = {"purchase": "payments"}
+    lane = "payments"
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
-        if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
-            raise BadPayload("missing_event_type", "A Kajabi hook needs a string 'event'.")
+        message = "A Kajabi hook needs a string 'event'."
+        kind = required_text(payload, "event", "missing_event_type", message)
         if not isinstance(payload.get("id"), str | int) or isinstance(payload.get("id"), bool):
             raise BadPayload("missing_event_id", "A Kajabi hook needs the resource 'id'.")
-        return Identified(
-            external_id=f"{payload['event']}:{payload['id']}", provider_type=payload["event"]
-        )
+        return Identified(external_id=f"{kind}:{payload['id']}", provider_type=kind)
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
         options = ctx.source.options
@@ -76,7 +69,7 @@ class KajabiSource(SourceProvider):
         api = KajabiApi(ctx.source.api_base, options, ctx.http, ctx.redis)
         found = api.request("GET", f"/v1/purchases/{purchase['id']}").json()["data"]
         stamp = found["attributes"].get("updated_at") or found["attributes"].get("created_at")
-        version = int(_instant(stamp).timestamp() * 1000) if stamp else 0
+        version = version_ms(parse_instant(stamp, TIMESTAMPS, naive_zone=None)) if stamp else 0
         return Fetched(found, f"kajabi:purchase:{purchase['id']}", version)
 
     def canonicalize(
@@ -120,7 +113,9 @@ class KajabiSource(SourceProvider):
             key=f"kajabi:purchase:{purchase['id']}",
             source=event.source,
             provider=self.name,
-            occurred_at=_instant(stamp) if stamp else event.received_at,
+            occurred_at=parse_instant(stamp, TIMESTAMPS, naive_zone=None)
+            if stamp
+            else event.received_at,
             contact=contact,
             purchase=part,
         )
@@ -140,16 +135,6 @@ def _offer_ids(purchase: dict[str, Any], resources: list[dict[str, Any]]) -> lis
     many = (relationships.get("offers") or {}).get("data") or []
     found = [r["id"] for r in ([single] if single else []) + many]
     return [str(i) for i in found] or [str(r["id"]) for r in resources if r["type"] == "offers"]
-
-
-def _instant(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ContractError("a Kajabi timestamp is malformed", reason="bad_timestamp") from None
-    if moment.tzinfo is None:
-        raise ContractError("a Kajabi timestamp has no zone", reason="bad_timestamp")
-    return moment
 
 
 SOURCE = KajabiSource()

@@ -20,35 +20,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
-from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.contacts import names, require_email
-from pipeline.providers.shared.ids import IdCache
+from pipeline.providers.shared.id_cache import IdCache
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.shared.products import tags_for
 
 API_PATH = "/v4"
 MAX_TAG_PAGES = 50  # 50,000 tags: far beyond any account; stops a cursor that never ends
 
 
-class KitOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class KitOptions(StrictOptions):
     api_key = fields.Str(required=True)
     tags = fields.List(fields.Str(), load_default=list)
 
 
 class KitApi:
     def __init__(self, ctx: DestinationContext) -> None:
-        self.client = ApiClient(
-            provider="kit",
-            base_url=(ctx.destination.api_base or "") + API_PATH,
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-            headers={"X-Kit-Api-Key": ctx.destination.options["api_key"]},
+        self.client = destination_client(
+            ctx, "kit", path=API_PATH, headers={"X-Kit-Api-Key": ctx.destination.options["api_key"]}
         )
         self.tag_ids = IdCache.of(ctx.redis, ctx.destination, "tags")
 

@@ -27,16 +27,18 @@ is indistinguishable from a re-post and counts as a duplicate: prefer webhook en
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from pipeline.errors import BadPayload, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
-from pipeline.providers.shared import shape
-from pipeline.providers.shared.ids import body_id
-from pipeline.providers.shared.instants import wall_clock
+from pipeline.providers.shared.identity import body_id
+from pipeline.providers.shared.instants import Refusals, parse_instant, version_ms
+from pipeline.providers.shared.options import StrictOptions
+from pipeline.providers.shared.subscribers import Member, subscriber_event
 from pipeline.signatures.timestamped_hmac import TimestampedHmac
 from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.kit import CONTRACTS, LegacySubscriberV1
@@ -57,36 +59,45 @@ LEGACY_EVENTS = {
     "tag_add": "subscriber.tagged",
 }
 LEGACY_TYPE = "subscriber"
+CREATED_REFUSALS = Refusals.of_field("payload", "created", malformed="is not a date and time")
 
 
-def subscriber_event(
+def created_at(kit_event: Mapping[str, Any]) -> datetime:
+    """When a Kit event happened; Kit stamps its events in UTC (`…Z`), so a time sent without
+    an offset is read as UTC rather than refused."""
+    return parse_instant(kit_event.get("created"), CREATED_REFUSALS, naive_zone="UTC", trim=True)
+
+
+def kit_event_of(
     canonical_type: str,
     key: str,
     event: StoredEvent,
-    when: Any,
+    when: datetime,
     sub: Mapping[str, Any],
     *,
     tags: list[str],
 ) -> dict[str, Any]:
-    return shape.event(
+    """A Kit subscriber's change; Kit has no lists, so the subscriber part names none."""
+    member = Member(
+        str(sub["id"]),
+        sub["email_address"],
+        first_name=sub.get("first_name"),
+        status=sub["state"],
+        tags=tags,
+        listed=False,
+    )
+    return subscriber_event(
         canonical_type,
         key=key,
-        source=event.source,
+        event=event,
         provider=event.provider,
         occurred_at=when,
-        contact=shape.contact(
-            sub["email_address"],
-            first_name=sub.get("first_name") or None,
-            external_ids={"kit_subscriber": str(sub["id"])},
-        ),
-        subscriber={"id": str(sub["id"]), "status": sub["state"], "tags": tags},
+        member=member,
+        id_kind="kit_subscriber",
     )
 
 
-class KitSourceOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class KitSourceOptions(StrictOptions):
     added_on_created = fields.Bool(load_default=False)
 
 
@@ -96,10 +107,10 @@ class KitSource(SourceProvider):
     # "<t>.<raw body>" keyed with the endpoint's secret; during a rotation the header carries one
     # `v1` per valid secret; Kit re-signs every retry at send time and suggests 5 minutes' tolerance
     signature = TimestampedHmac(header="X-Kit-Signature")
-    stored_headers = ("X-Kit-Signature", "Content-Type", "User-Agent")
+    stored_headers = ("X-Kit-Signature", *SourceProvider.stored_headers)
     default_on_unknown_fields = "warn"  # Kit adds event types and fields as it rolls them out
     options_schema = KitSourceOptions
-    lanes = dict.fromkeys(CONTRACTS, "enrollments")
+    lane = "enrollments"
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
@@ -133,8 +144,8 @@ class KitSource(SourceProvider):
             return None
         kit_event = payload["events"][0]
         sub_id = kit_event["data"]["subscriber"]["id"]
-        when = wall_clock(kit_event.get("created"), "UTC", "created")
-        return Fetched(kit_event, f"kit:subscriber:{sub_id}", int(when.timestamp() * 1000))
+        when = created_at(kit_event)
+        return Fetched(kit_event, f"kit:subscriber:{sub_id}", version_ms(when))
 
     def canonicalize(
         self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
@@ -142,7 +153,7 @@ class KitSource(SourceProvider):
         kit_event = payload["events"][0]
         data, kind = kit_event["data"], event.provider_type
         sub = data["subscriber"]
-        when = wall_clock(kit_event.get("created"), "UTC", "created")
+        when = created_at(kit_event)
         if kind == "subscriber.created" and not ctx.source.options["added_on_created"]:
             return Verdict("ignore", "activation_follows_creation")
         if kind in ("subscriber.created", "subscriber.activated") and sub["state"] != "active":
@@ -150,14 +161,11 @@ class KitSource(SourceProvider):
         key = f"kit:{kit_event['id']}"
         if kind == "subscriber.tag_added":
             tags = [data["tag"]["name"]]
-            return subscriber_event("subscriber.tagged", key, event, when, sub, tags=tags)
-        return subscriber_event(STATE_EVENTS[kind], key, event, when, sub, tags=[])
+            return kit_event_of("subscriber.tagged", key, event, when, sub, tags=tags)
+        return kit_event_of(STATE_EVENTS[kind], key, event, when, sub, tags=[])
 
 
-class KitLegacyOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class KitLegacyOptions(StrictOptions):
     event = fields.Str(required=True, validate=validate.OneOf(sorted(LEGACY_EVENTS)))
     tag = fields.Str(load_default=None, validate=validate.Length(min=1, max=255))
 
@@ -170,10 +178,9 @@ class KitLegacyOptions(Schema):
 class KitLegacySource(SourceProvider):
     name = "kit_legacy"
     signature = UrlSecret()
-    stored_headers = ("Content-Type", "User-Agent")
     default_on_unknown_fields = "warn"
     options_schema = KitLegacyOptions
-    lanes = {LEGACY_TYPE: "enrollments"}
+    lane = "enrollments"
     contracts = {LEGACY_TYPE: LegacySubscriberV1}
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
@@ -190,7 +197,7 @@ class KitLegacySource(SourceProvider):
             return Verdict("ignore", "subscriber_not_active")
         tags = [ctx.source.options["tag"]] if kind == "tag_add" else []
         key = f"kit:legacy:{sub['id']}:{kind}:{event.external_id}"
-        return subscriber_event(canonical_type, key, event, event.received_at, sub, tags=tags)
+        return kit_event_of(canonical_type, key, event, event.received_at, sub, tags=tags)
 
 
 SOURCE = KitSource()

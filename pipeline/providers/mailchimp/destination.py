@@ -5,22 +5,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
-from pipeline.delivery.http import ApiClient
-from pipeline.providers.base import (
-    DeliveryRef,
-    DestinationContext,
-    DestinationProvider,
-)
+from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.contacts import names, require_email
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.shared.products import tags_for
 
 
-class MailchimpOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class MailchimpOptions(StrictOptions):
     api_key = fields.Str(required=True)
     list_id = fields.Str(required=True)
     double_opt_in = fields.Bool(load_default=False)
@@ -42,12 +36,8 @@ class MailchimpDestination(DestinationProvider):
     ) -> dict[str, Any]:
         options = ctx.destination.options
         email = require_email(event)
-        client = ApiClient(
-            provider="mailchimp",
-            base_url=(ctx.destination.api_base or "") + "/3.0",
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-            auth=("stackwire", options["api_key"]),
+        client = destination_client(
+            ctx, "mailchimp", path="/3.0", auth=("stackwire", options["api_key"])
         )
         member = f"/lists/{options['list_id']}/members/{subscriber_hash(email)}"
         if delivery.verb == "unsubscribe":

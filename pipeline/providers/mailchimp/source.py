@@ -27,25 +27,18 @@ re-post that differs in bytes still performs nothing twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
 from pipeline.errors import BadPayload
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import (
-    Fetched,
-    Identified,
-    SourceContext,
-    SourceProvider,
-    Verdict,
-)
+from pipeline.providers.base import Fetched, Identified, SourceContext, Verdict
 from pipeline.providers.mailchimp.destination import subscriber_hash
-from pipeline.providers.shared import shape
-from pipeline.providers.shared.ids import body_id
-from pipeline.providers.shared.instants import validate_zone, wall_clock
-from pipeline.signatures.url_secret import UrlSecret
+from pipeline.providers.shared.form_hooks import FormHookSource
+from pipeline.providers.shared.instants import validate_zone, version_ms
+from pipeline.providers.shared.options import StrictOptions
+from pipeline.providers.shared.subscribers import Member
 from schemas.contracts.mailchimp import CONTRACTS
 
 # -- the source: audience webhooks -------------------------------------------------------------
@@ -63,10 +56,7 @@ IGNORED = {
 }
 
 
-class MailchimpSourceOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class MailchimpSourceOptions(StrictOptions):
     fired_at_timezone = fields.Str(load_default="UTC", validate=validate_zone)
 
 
@@ -75,33 +65,31 @@ def member_id(data: Mapping[str, Any]) -> str:
     return str(data.get("id") or subscriber_hash(str(data["email"])))
 
 
-class MailchimpSource(SourceProvider):
+class MailchimpSource(FormHookSource):
     name = "mailchimp"
-    signature = UrlSecret()
-    body_format = "form"
     answers_get = True
-    stored_headers = ("Content-Type", "User-Agent")
-    default_on_unknown_fields = "warn"  # the field lists of four of the six types are not published
+    id_prefix = "mc_"
+    no_type_message = "A Mailchimp webhook needs a 'type' field."
+    # "YYYY-MM-DD HH:MM:SS" without a zone: read in `fired_at_timezone`
+    time_field = "fired_at"
+    member_kind = "mailchimp_member"
     options_schema = MailchimpSourceOptions
-    lanes = dict.fromkeys(CONTRACTS, "enrollments")
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:
-        kind = payload.get("type") if isinstance(payload, dict) else None
-        if not isinstance(kind, str) or not kind:
-            raise BadPayload("missing_event_type", "A Mailchimp webhook needs a 'type' field.")
+        identified = super().identify(payload, body, headers)
         if not isinstance(payload.get("data"), dict):
             raise BadPayload("missing_data", "A Mailchimp webhook needs 'data[...]' fields.")
-        return Identified(external_id=body_id("mc_", body), provider_type=kind)
+        return identified
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
         """No API call (the payload is the whole state); the member's state versioned by
         `fired_at`, so a late retry of an older change never overrides a newer one."""
         if event.provider_type not in MEMBER_EVENTS:
             return None
-        data, fired = payload["data"], self._fired(ctx, payload)
+        data, fired = payload["data"], self.stamped(ctx, payload)
         key = f"mailchimp:{data['list_id']}:{member_id(data)}"
-        return Fetched(dict(data), key, int(fired.timestamp() * 1000))
+        return Fetched(dict(data), key, version_ms(fired))
 
     def canonicalize(
         self, ctx: SourceContext, event: StoredEvent, payload: Any, fetched: Fetched | None
@@ -115,26 +103,16 @@ class MailchimpSource(SourceProvider):
             status = "deleted"
         merges = data.get("merges") if isinstance(data.get("merges"), dict) else {}
         member, fired_at = member_id(data), payload["fired_at"]
-        return shape.event(
-            canonical_type,
-            key=f"mailchimp:{data['list_id']}:{member}:{kind}:{fired_at.replace(' ', 'T')}",
-            source=event.source,
-            provider=self.name,
-            occurred_at=self._fired(ctx, payload),
-            contact=shape.contact(
-                data.get("email") or merges.get("EMAIL"),
-                first_name=merges.get("FNAME") or None,
-                last_name=merges.get("LNAME") or None,
-                external_ids={"mailchimp_member": member},
-            ),
-            subscriber={"id": member, "list_id": data["list_id"], "status": status, "tags": []},
+        key = f"mailchimp:{data['list_id']}:{member}:{kind}:{fired_at.replace(' ', 'T')}"
+        found = Member(
+            member,
+            data.get("email") or merges.get("EMAIL"),
+            first_name=merges.get("FNAME"),
+            last_name=merges.get("LNAME"),
+            status=status,
+            list_id=data["list_id"],
         )
-
-    @staticmethod
-    def _fired(ctx: SourceContext, payload: Any) -> datetime:
-        return wall_clock(
-            payload.get("fired_at"), ctx.source.options["fired_at_timezone"], "fired_at"
-        )
+        return self.member_event(ctx, event, payload, canonical_type, key=key, member=found)
 
 
 SOURCE = MailchimpSource()

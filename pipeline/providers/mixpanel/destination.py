@@ -8,28 +8,27 @@ failed records and the rest are imported: only those fail; 429 carries no Retry-
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
 
-from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
-from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.base import Batch, DeliveryRef, DestinationContext, Outcome
 from pipeline.providers.shared.analytics import (
+    AnalyticsDestination,
     analytics_name,
     analytics_properties,
     distinct_id,
-    insert_id,
 )
+from pipeline.providers.shared.clients import destination_client
+from pipeline.providers.shared.instants import stored_instant
+from pipeline.providers.shared.options import StrictOptions
 
 BATCH_SIZE = 2000
 
 
-class MixpanelOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class MixpanelOptions(StrictOptions):
     project_token = fields.Str(load_default=None)
     service_account = fields.Str(load_default=None)
     service_secret = fields.Str(load_default=None)
@@ -47,8 +46,13 @@ class MixpanelOptions(Schema):
             )
 
 
+def insert_id(idempotency_key: str) -> str:
+    """Mixpanel's `$insert_id` allows 36 characters: the first 36 of a hash of our key."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:36]
+
+
 def mixpanel_event(delivery: DeliveryRef, event: dict[str, Any]) -> dict[str, Any]:
-    occurred = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+    occurred = stored_instant(event["occurred_at"])
     properties = {
         "time": int(occurred.timestamp() * 1000),
         "distinct_id": distinct_id(event),
@@ -58,17 +62,13 @@ def mixpanel_event(delivery: DeliveryRef, event: dict[str, Any]) -> dict[str, An
     return {"event": analytics_name(event), "properties": properties}
 
 
-class MixpanelDestination(DestinationProvider):
+class MixpanelDestination(AnalyticsDestination):
     name = "mixpanel"
-    kind = "analytics"
-    actions = {"track": "analytics"}
     batch_size = BATCH_SIZE
     default_api_base = "https://api.mixpanel.com"
     options_schema = MixpanelOptions
 
-    def perform_batch(
-        self, ctx: DestinationContext, items: list[tuple[DeliveryRef, dict[str, Any]]]
-    ) -> dict[int, dict[str, Any] | Exception]:
+    def perform_batch(self, ctx: DestinationContext, items: Batch) -> dict[int, Outcome]:
         options = ctx.destination.options
         params = {"strict": "1"}
         if options.get("service_account"):
@@ -76,13 +76,7 @@ class MixpanelDestination(DestinationProvider):
             params["project_id"] = options["project_id"]
         else:
             auth = (options["project_token"], "")
-        client = ApiClient(
-            provider="mixpanel",
-            base_url=ctx.destination.api_base or "",
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-            auth=auth,
-        )
+        client = destination_client(ctx, "mixpanel", auth=auth)
         batch = [mixpanel_event(delivery, event) for delivery, event in items]
         response = client.request("POST", "/import", params=params, json=batch, accept=(400,))
         failed: dict[int, str] = {}
@@ -94,7 +88,7 @@ class MixpanelDestination(DestinationProvider):
                 raise PermanentError(
                     "Mixpanel rejected the whole batch", reason="http_400", http_status=400
                 )
-        results: dict[int, dict[str, Any] | Exception] = {}
+        results: dict[int, Outcome] = {}
         for index, (delivery, _event) in enumerate(items):
             if index in failed:
                 results[delivery.id] = PermanentError(

@@ -1,4 +1,4 @@
-"""PayPal's fetched capture, refund and order as canonical purchase events (see `paypal.py`).
+"""PayPal's fetched capture, refund and order as canonical purchase events (see `source.py`).
 
 Kept apart from the API client so each module stays one concern. Amounts are PayPal money objects
 (`{"currency_code": "JPY", "value": "1500"}`) turned into ISO 4217 minor units; product keys are
@@ -8,12 +8,12 @@ the item's `sku`, else the purchase unit's `custom_id`, else its `reference_id`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pipeline.errors import ContractError
 from pipeline.providers.base import Fetched, Verdict
 from pipeline.providers.shared import shape
+from pipeline.providers.shared.instants import Refusals, parse_instant, version_ms
 from schemas.canonical import to_minor_units
 
 _ID = re.compile(r"^[A-Z0-9-]{1,64}$")
@@ -22,6 +22,8 @@ CAPTURE_VERDICTS = {
     "PENDING": Verdict("wait", "payment_not_final"),
     "REFUNDED": Verdict("ignore", "refunded_before_processing"),
 }
+# RFC 3339 always carries an offset: a PayPal time without one is refused
+TIMESTAMPS = Refusals.of_provider("PayPal", malformed="is not RFC 3339", naive="has no offset")
 WAITING_TYPES = {"CHECKOUT.ORDER.APPROVED": Verdict("wait", "order_approved_not_captured")}
 
 
@@ -39,19 +41,9 @@ def finality(event_type: str, resource: dict[str, Any]) -> Verdict | None:
     return WAITING_TYPES.get(event_type)
 
 
-def instant(value: Any) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ContractError("a PayPal timestamp is not RFC 3339", reason="bad_timestamp") from None
-    if moment.tzinfo is None:
-        raise ContractError("a PayPal timestamp has no offset", reason="bad_timestamp")
-    return moment
-
-
 def version(obj: dict[str, Any], payload: dict[str, Any]) -> int:
     stamp = obj.get("update_time") or obj.get("create_time") or payload["create_time"]
-    return int(instant(stamp).timestamp() * 1000)
+    return version_ms(parse_instant(stamp, TIMESTAMPS, naive_zone=None))
 
 
 def canonical_event(

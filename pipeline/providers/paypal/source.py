@@ -42,14 +42,22 @@ from urllib.parse import urlsplit
 
 import redis
 import requests
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from pipeline import keys
 from pipeline.delivery.http import ApiClient
 from pipeline.errors import BadPayload, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
-from pipeline.providers.paypal.mapping import canonical_event, finality, instant, paypal_id, version
+from pipeline.providers.paypal.mapping import (
+    TIMESTAMPS,
+    canonical_event,
+    finality,
+    paypal_id,
+    version,
+)
+from pipeline.providers.shared.instants import parse_instant
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.signatures.paypal import POSTBACK_FIELDS, TRANSMISSION_HEADERS, PayPalTransmission
 from schemas.contracts.paypal import CONTRACTS
 
@@ -61,10 +69,7 @@ TOKEN_MARGIN_SECONDS = 300
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
-class PayPalOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PayPalOptions(StrictOptions):
     client_id = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     client_secret = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     # the id PayPal shows for the webhook subscription; pattern of verify-webhook-signature
@@ -228,12 +233,12 @@ FETCHERS: dict[str, Fetcher] = {
 class PayPalSource(SourceProvider):
     name = "paypal"
     signature = PayPalTransmission()
-    stored_headers = (*TRANSMISSION_HEADERS, "Content-Type", "User-Agent")
+    stored_headers = (*TRANSMISSION_HEADERS, *SourceProvider.stored_headers)
     needs_secrets = False  # PayPal signs with its own RSA key: nothing shared to configure
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"
     options_schema = PayPalOptions
-    lanes = dict.fromkeys(CONTRACTS, "payments")
+    lane = "payments"
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
@@ -268,7 +273,7 @@ class PayPalSource(SourceProvider):
         base = {
             "source": event.source,
             "provider": self.name,
-            "occurred_at": instant(payload["create_time"]),
+            "occurred_at": parse_instant(payload["create_time"], TIMESTAMPS, naive_zone=None),
         }
         return canonical_event(event.provider_type, fetched, base)
 

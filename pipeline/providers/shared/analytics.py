@@ -1,4 +1,4 @@
-"""What analytics destinations (Mixpanel, GA4) read from a canonical event."""
+"""Analytics destinations (Mixpanel, GA4): what they are, and what they read from a canonical event."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import hashlib
 from typing import Any
 
 from pipeline.log.identity import email_hash
+from pipeline.providers.base import DestinationProvider
 from schemas.canonical import to_major_units
+
+
+class AnalyticsDestination(DestinationProvider):
+    """A destination that records events in batches: its one action, on the analytics lane."""
+
+    kind = "analytics"
+    actions = {"track": "analytics"}
 
 
 def distinct_id(event: dict[str, Any]) -> str:
@@ -19,11 +27,6 @@ def distinct_id(event: dict[str, Any]) -> str:
     for value in (contact.get("external_ids") or {}).values():
         return str(value)
     return hashlib.sha256(event["key"].encode()).hexdigest()[:32]
-
-
-def insert_id(idempotency_key: str) -> str:
-    """Mixpanel's `$insert_id` allows 36 characters: the first 36 of a hash of our key."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:36]
 
 
 def analytics_name(event: dict[str, Any]) -> str:

@@ -21,6 +21,11 @@ def names(event: dict[str, Any]) -> tuple[str | None, str | None]:
     return contact.get("first_name"), contact.get("last_name")
 
 
+def full_name(event: dict[str, Any]) -> str:
+    """The first and last names joined; empty when the event names neither."""
+    return " ".join(part for part in names(event) if part)
+
+
 def masked_email(address: str) -> str:
     """An address a person can recognise but a reader cannot use: `a***@example.com`."""
     local, at, domain = address.strip().rpartition("@")
@@ -31,8 +36,7 @@ def masked_email(address: str) -> str:
 
 def display_name(event: dict[str, Any]) -> str:
     """Who an event is about, for humans: the name, else the masked address, never the raw one."""
-    first, last = names(event)
-    full = " ".join(part for part in (first, last) if part)
+    full = full_name(event)
     if full:
         return full
     email = (event.get("contact") or {}).get("email")

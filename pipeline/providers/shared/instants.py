@@ -1,16 +1,18 @@
-"""Booking times, written once for every booking source: UTC instants plus the attendee's own zone.
+"""Instants, read and written once for every provider: one parser of ISO 8601 timestamps, one writer.
 
-A booking keeps the instant in UTC (what a machine compares) and the attendee's IANA zone (what a
-person means: "9 am my time" must still be 9 am after a DST change). `local_start` is the instant
-seen in that zone, computed with zoneinfo, never by copying an offset a provider happened to send:
-Acuity's `datetime` carries the offset of whichever zone it was rendered in, which need not be the
-attendee's, and a fixed offset is wrong for every booking on the other side of a DST change.
+Providers disagree about what a timestamp without an offset means, and that is the parser's one
+real choice: refused (a wall-clock time names no instant), or read on the wall clock of a zone (a
+zone the source configures, as for Mailchimp's `fired_at`, or UTC where the provider documents
+it). How an unreadable timestamp is reported (the error's message and reason) stays each
+provider's own, since dead letters and quarantine reports are searched by those reasons.
+Instants are stored one way only: ISO 8601 in UTC with a `Z` (`iso_utc`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError
@@ -18,56 +20,67 @@ from marshmallow import ValidationError
 from pipeline.errors import ContractError
 
 
-def zone(name: Any) -> ZoneInfo:
-    """The IANA zone a provider named; an unknown or missing one breaks the contract."""
-    if not isinstance(name, str) or not name or len(name) > 64:
-        raise ContractError("the booking has no attendee time zone", reason="no_timezone")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ContractError(
-            "the booking names a time zone that is not an IANA zone", reason="unknown_timezone"
-        ) from None
+class Complaint(NamedTuple):
+    """The contract error a provider raises for one kind of unreadable timestamp."""
+
+    message: str
+    reason: str
+
+    def error(self) -> ContractError:
+        return ContractError(self.message, reason=self.reason)
 
 
-def parse_instant(value: Any, field: str) -> datetime:
-    """An ISO 8601 instant with an offset (`…Z`, `…+02:00`, Acuity's `…-0700`); naive is refused."""
+@dataclass(frozen=True)
+class Refusals:
+    """What a provider says of a timestamp it cannot read: missing, malformed, without offset."""
+
+    missing: Complaint
+    malformed: Complaint
+    naive: Complaint
+
+    @classmethod
+    def of_field(
+        cls, owner: str, field: str, *, malformed: str = "is not an ISO 8601 time"
+    ) -> Refusals:
+        """`the booking's datetime is missing` (`no_datetime`), `… is not an ISO 8601 time`
+        (`bad_datetime`), `… has no UTC offset` (`naive_datetime`)."""
+        subject = f"the {owner}'s {field}"
+        return cls(
+            Complaint(f"{subject} is missing", f"no_{field}"),
+            Complaint(f"{subject} {malformed}", f"bad_{field}"),
+            Complaint(f"{subject} has no UTC offset", f"naive_{field}"),
+        )
+
+    @classmethod
+    def of_provider(
+        cls, provider: str, *, malformed: str = "is malformed", naive: str = "has no zone"
+    ) -> Refusals:
+        """`a Kajabi timestamp is malformed` or `… has no zone`, both `bad_timestamp`; a value
+        that is not text at all is malformed."""
+        subject = f"a {provider} timestamp"
+        unreadable = Complaint(f"{subject} {malformed}", "bad_timestamp")
+        return cls(unreadable, unreadable, Complaint(f"{subject} {naive}", "bad_timestamp"))
+
+
+def parse_instant(
+    value: Any, refusals: Refusals, *, naive_zone: str | None, trim: bool = False
+) -> datetime:
+    """An ISO 8601 instant (`…Z`, `…+02:00`, Acuity's `…-0700`).
+
+    A time without an offset is read on the wall clock of `naive_zone` (an IANA name), or refused
+    when that is None. `trim` forgives white space around the text, which form fields may carry.
+    """
     if not isinstance(value, str):
-        raise ContractError(f"the booking's {field} is missing", reason=f"no_{field}")
+        raise refusals.missing.error()
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value.strip() if trim else value)
     except ValueError:
-        raise ContractError(
-            f"the booking's {field} is not an ISO 8601 time", reason=f"bad_{field}"
-        ) from None
+        raise refusals.malformed.error() from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        # a wall-clock time without an offset names no instant
-        raise ContractError(f"the booking's {field} has no UTC offset", reason=f"naive_{field}")
+        if naive_zone is None:
+            raise refusals.naive.error()
+        moment = moment.replace(tzinfo=ZoneInfo(naive_zone))
     return moment
-
-
-def booking_times(start: datetime, end: datetime | None, timezone: Any) -> dict[str, Any]:
-    """`starts_at`/`ends_at` in UTC, the attendee's zone and the start on their wall clock."""
-    attendee_zone = zone(timezone)
-    return {
-        "starts_at": iso_utc(start),
-        "ends_at": iso_utc(end) if end is not None else None,
-        "timezone": attendee_zone.key,
-        # astimezone on an aware datetime picks the right side of a DST fold by itself
-        "local_start": start.astimezone(UTC).astimezone(attendee_zone).isoformat(),
-    }
-
-
-def plus_minutes(start: datetime, minutes: Any) -> datetime | None:
-    """An end computed from a duration (Acuity sends minutes as a string); None when unknown."""
-    try:
-        count = int(str(minutes))
-    except ValueError:
-        return None
-    if count < 0 or count > 60 * 24 * 31:
-        return None
-    # add in UTC: an elapsed duration, not a wall-clock one, across a DST change
-    return start.astimezone(UTC) + timedelta(minutes=count)
 
 
 def iso_utc(moment: datetime | float | int) -> str:
@@ -79,7 +92,14 @@ def iso_utc(moment: datetime | float | int) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
+def version_ms(moment: datetime) -> int:
+    """An instant as the ordering guard's version of a fetched object: milliseconds since 1970."""
+    return int(moment.timestamp() * 1000)
+
+
+def stored_instant(text: str) -> datetime:
+    """An instant as `iso_utc` stored it (a canonical event's `occurred_at`), read back."""
+    return datetime.fromisoformat(text)
 
 
 def validate_zone(name: str) -> None:
@@ -88,19 +108,3 @@ def validate_zone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError("Not an IANA time zone, like 'UTC' or 'America/New_York'.") from None
-
-
-def wall_clock(value: Any, zone: str, field: str) -> datetime:
-    """An instant from a provider timestamp: ISO 8601 with an offset as it is; a naive
-    "YYYY-MM-DD HH:MM:SS" (Mailchimp's `fired_at`) read on the wall clock of `zone`."""
-    if not isinstance(value, str):
-        raise ContractError(f"the payload's {field} is missing", reason=f"no_{field}")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ContractError(
-            f"the payload's {field} is not a date and time", reason=f"bad_{field}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment

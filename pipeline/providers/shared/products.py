@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.config.model import Config, DestinationConfig
+from pipeline.config.model import Config, DestinationConfig, Product
 from pipeline.errors import ConfigurationError
 
 
@@ -15,33 +15,28 @@ def purchased_products(event: dict[str, Any]) -> list[str]:
     return []
 
 
-def course_ids(config: Config, event: dict[str, Any]) -> list[str]:
-    """Courses the purchased products grant; an unmapped product is a configuration error."""
-    courses = []
+def mapped_products(config: Config, event: dict[str, Any]) -> list[Product]:
+    """The config's entry for every purchased product; an unmapped one is a configuration error."""
+    mapped = []
     for product in purchased_products(event):
-        mapped = config.products.get(product)
-        if mapped is None:
+        found = config.products.get(product)
+        if found is None:
             raise ConfigurationError(
                 f"product {product} is not in the config's [products] table",
                 reason="unmapped_product",
             )
-        if mapped.course_id is not None:
-            courses.append(str(mapped.course_id))
-    return courses
+        mapped.append(found)
+    return mapped
+
+
+def course_ids(config: Config, event: dict[str, Any]) -> list[str]:
+    """Courses the purchased products grant; an unmapped product is a configuration error."""
+    return [str(m.course_id) for m in mapped_products(config, event) if m.course_id is not None]
 
 
 def offer_ids(config: Config, event: dict[str, Any]) -> list[str]:
-    offers = []
-    for product in purchased_products(event):
-        mapped = config.products.get(product)
-        if mapped is None:
-            raise ConfigurationError(
-                f"product {product} is not in the config's [products] table",
-                reason="unmapped_product",
-            )
-        if mapped.offer_id:
-            offers.append(mapped.offer_id)
-    return offers
+    """Kajabi offers the purchased products grant; an unmapped product is a configuration error."""
+    return [m.offer_id for m in mapped_products(config, event) if m.offer_id]
 
 
 def tags_for(config: Config, destination: DestinationConfig, event: dict[str, Any]) -> list[str]:

@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
 
 from pipeline.config.model import Config
-from pipeline.delivery.http import ApiClient
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
+from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.contacts import display_name
+from pipeline.providers.shared.instants import stored_instant
+from pipeline.providers.shared.options import StrictOptions
 from schemas.canonical import currency_exponent
 from schemas.config import HttpUrl
 
@@ -47,10 +48,7 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-class SlackOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class SlackOptions(StrictOptions):
     webhook_url = HttpUrl(required=True)
     allowed_origins = fields.List(fields.Str(), load_default=lambda: ["https://hooks.slack.com"])
 
@@ -93,7 +91,7 @@ def product_names(config: Config, purchase: dict[str, Any]) -> str:
 def when(starts_at: str, zone: str) -> str:
     """The start in UTC and in the attendee's own zone (the zone's rules, not a fixed offset)."""
     try:
-        moment = datetime.fromisoformat(starts_at)
+        moment = stored_instant(starts_at)
     except ValueError:
         return escape(starts_at)  # validated as ISO 8601 upstream; shown as given if Python differs
     utc = moment.astimezone(ZoneInfo("UTC")).strftime("%a %d %b %Y %H:%M UTC")
@@ -157,12 +155,7 @@ class SlackDestination(DestinationProvider):
     def perform(
         self, ctx: DestinationContext, delivery: DeliveryRef, event: dict[str, Any]
     ) -> dict[str, Any]:
-        client = ApiClient(
-            provider="slack",
-            base_url=ctx.destination.options["webhook_url"],
-            session=ctx.http,
-            timeout=ctx.destination.timeout_seconds,
-        )
+        client = destination_client(ctx, "slack", base_url=ctx.destination.options["webhook_url"])
         text = message(ctx.config, event)
         try:
             response = client.request(

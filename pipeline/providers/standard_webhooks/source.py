@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema
 
-from pipeline.errors import BadPayload, ContractError
+from pipeline.errors import BadPayload
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
 from pipeline.providers.shared import shape
+from pipeline.providers.shared.instants import Complaint, Refusals, parse_instant
 from pipeline.signatures.standard_webhooks import StandardWebhooks
 from schemas.canonical import is_canonical_type, lane_of
 from schemas.contracts.generic import PARTS, SUBJECT_KEY_MAX, envelope_contract
 
 MAX_TYPE_CHARS = 120
+# the envelope's `occurred_at` is an instant with its offset (schemas.contracts.generic)
+_UNREADABLE = Complaint("occurred_at is not an ISO 8601 instant", "bad_occurred_at")
+OCCURRED_AT = Refusals(
+    _UNREADABLE, _UNREADABLE, Complaint("occurred_at has no UTC offset", "bad_occurred_at")
+)
 
 
 class EnvelopeSource(SourceProvider):
@@ -55,7 +60,7 @@ class EnvelopeSource(SourceProvider):
             key=f"{event.source}:{subject(payload, event.external_id)}",
             source=event.source,
             provider=self.name,
-            occurred_at=instant(payload["occurred_at"]),
+            occurred_at=parse_instant(payload["occurred_at"], OCCURRED_AT, naive_zone=None),
             **parts,
         )
 
@@ -68,18 +73,6 @@ def subject(payload: Mapping[str, Any], external_id: str) -> str:
         # the canonical key has a length limit; a long id keeps its identity as a hash
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     return text
-
-
-def instant(value: Any) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ContractError(
-            "occurred_at is not an ISO 8601 instant", reason="bad_occurred_at"
-        ) from None
-    if moment.tzinfo is None:
-        raise ContractError("occurred_at has no UTC offset", reason="bad_occurred_at")
-    return moment
 
 
 def event_type(value: Any) -> str:
@@ -97,8 +90,7 @@ class StandardWebhooksSource(EnvelopeSource):
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
-        "Content-Type",
-        "User-Agent",
+        *SourceProvider.stored_headers,
     )
 
     def identify(self, payload: Any, body: bytes, headers: Mapping[str, str]) -> Identified:

@@ -4,70 +4,72 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
+from pipeline.config.model import Config
 from pipeline.delivery.http import ApiClient
-from pipeline.errors import (
-    ConfigurationError,
-    PermanentError,
-)
-from pipeline.providers.base import (
-    DeliveryRef,
-    DestinationContext,
-    DestinationProvider,
-)
-from pipeline.providers.shared.contacts import require_email
+from pipeline.errors import ConfigurationError
+from pipeline.providers.base import DestinationContext
+from pipeline.providers.shared.contacts import full_name
+from pipeline.providers.shared.courses import CoursePlatform, held_and_missing
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.shared.products import course_ids
-from pipeline.providers.teachable.api import DEFAULT_API_BASE, call, client
+from pipeline.providers.teachable.api import (
+    DEFAULT_API_BASE,
+    active_courses,
+    call,
+    client,
+    create_user,
+    find_user,
+)
 
 
-class TeachableDestinationOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class TeachableDestinationOptions(StrictOptions):
     api_key = fields.Str(required=True)
 
 
-class TeachableDestination(DestinationProvider):
+class TeachableDestination(CoursePlatform[ApiClient, int, dict[str, Any]]):
     name = "teachable"
-    kind = "courses"
-    actions = {"enroll": "enrollments", "unenroll": "enrollments"}
     default_api_base = DEFAULT_API_BASE
     options_schema = TeachableDestinationOptions
 
-    def perform(
-        self, ctx: DestinationContext, delivery: DeliveryRef, event: dict[str, Any]
-    ) -> dict[str, Any]:
-        courses = _numeric(course_ids(ctx.config, event))
-        if not courses:
-            return {"skipped": "no_course_for_these_products"}
+    def grants(self, config: Config, event: dict[str, Any]) -> list[int]:
+        return _numeric(course_ids(config, event))
+
+    def connect(self, ctx: DestinationContext) -> ApiClient:
         destination = ctx.destination
-        api = client(
+        return client(
             destination.api_base,
             destination.options["api_key"],
             ctx.http,
             destination.timeout_seconds,
         )
-        email = require_email(event)
-        user = find_user(api, email)
-        if delivery.verb == "unenroll":
-            if user is None:
-                return {"skipped": "no_such_user"}
-            active = active_courses(api, user["id"])
-            gone = [c for c in courses if c in active]
-            for course in gone:
-                call(api, "POST", "/unenroll", json={"user_id": user["id"], "course_id": course})
-            return {"user_id": user["id"], "unenrolled": gone}
-        user = user or create_user(api, email, event)
-        active = active_courses(api, user["id"])
-        added = [c for c in courses if c not in active]
-        for course in added:
-            call(api, "POST", "/enroll", json={"user_id": user["id"], "course_id": course})
-        return {
-            "user_id": user["id"],
-            "enrolled": added,
-            "already": [c for c in courses if c in active],
-        }
+
+    def enrollee(self, api: ApiClient, email: str, event: dict[str, Any]) -> dict[str, Any]:
+        return find_user(api, email) or create_user(api, email, full_name(event))
+
+    def enroll(
+        self, api: ApiClient, ctx: DestinationContext, enrollee: dict[str, Any], grants: list[int]
+    ) -> dict[str, Any]:
+        already, added = held_and_missing(grants, active_courses(api, enrollee["id"]))
+        _post_each(api, "/enroll", enrollee["id"], added)
+        return {"user_id": enrollee["id"], "enrolled": added, "already": already}
+
+    def account(self, api: ApiClient, email: str) -> dict[str, Any] | None:
+        return find_user(api, email)
+
+    def unenroll(
+        self, api: ApiClient, ctx: DestinationContext, account: dict[str, Any], grants: list[int]
+    ) -> dict[str, Any]:
+        gone, _ = held_and_missing(grants, active_courses(api, account["id"]))
+        _post_each(api, "/unenroll", account["id"], gone)
+        return {"user_id": account["id"], "unenrolled": gone}
+
+
+def _post_each(api: ApiClient, path: str, user_id: Any, courses: list[int]) -> None:
+    # one course a call: the API takes no list
+    for course in courses:
+        call(api, "POST", path, json={"user_id": user_id, "course_id": course})
 
 
 def _numeric(courses: list[str]) -> list[int]:
@@ -76,37 +78,6 @@ def _numeric(courses: list[str]) -> list[int]:
             "a Teachable course_id in [products] is not a number", reason="bad_course_id"
         )
     return [int(course) for course in courses]
-
-
-def find_user(api: ApiClient, email: str) -> dict[str, Any] | None:
-    users = call(api, "GET", "/users", params={"email": email}).json().get("users") or []
-    wanted = email.strip().lower()
-    return next((u for u in users if str(u.get("email", "")).lower() == wanted), None)
-
-
-def create_user(api: ApiClient, email: str, event: dict[str, Any]) -> dict[str, Any]:
-    contact = event.get("contact") or {}
-    name = " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if p)
-    body = {"email": email, "name": name or email.split("@", 1)[0], "src": "stackwire"}
-    response = call(api, "POST", "/users", json=body, accept=(400, 422))
-    if response.status_code in (400, 422):
-        # created meanwhile by another delivery for the same person: read it back
-        user = find_user(api, email)
-        if user is None:
-            raise PermanentError(
-                "Teachable refused the new user",
-                reason="user_rejected",
-                http_status=response.status_code,
-            )
-        return user
-    created: dict[str, Any] = response.json()
-    return created.get("user", created)  # some documentation wraps the user, the API does not
-
-
-def active_courses(api: ApiClient, user_id: Any) -> set[int]:
-    detail = call(api, "GET", f"/users/{user_id}").json()
-    courses = detail.get("courses") or (detail.get("user") or {}).get("courses") or []
-    return {int(c["course_id"]) for c in courses if c.get("is_active_enrollment")}
 
 
 DESTINATION = TeachableDestination()

@@ -23,10 +23,9 @@ delivery is refused with 400, since the receiver stores one event per request.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from pipeline.errors import (
     BadPayload,
@@ -42,17 +41,19 @@ from pipeline.providers.base import (
     parse_json,
 )
 from pipeline.providers.shared import shape
+from pipeline.providers.shared.identity import required_text
+from pipeline.providers.shared.instants import Refusals, parse_instant, version_ms
+from pipeline.providers.shared.options import StrictOptions
 from pipeline.providers.teachable.api import DEFAULT_API_BASE, call, client
 from pipeline.providers.teachable.signature import TeachableSignature
 from schemas.contracts.teachable import CONTRACTS
 
 ENROLLMENT_TYPES = ("Enrollment.created", "Enrollment.completed")
+# `created` carries an offset (the contract reads it as an aware datetime); one without is refused
+TIMESTAMPS = Refusals.of_provider("Teachable")
 
 
-class TeachableSourceOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class TeachableSourceOptions(StrictOptions):
     api_key = fields.Str(load_default=None)  # only to look up a user the payload omits
     signature_header = fields.Str(load_default=None)
     signature_encoding = fields.Str(load_default="hex", validate=validate.OneOf(["hex", "base64"]))
@@ -61,7 +62,6 @@ class TeachableSourceOptions(Schema):
 class TeachableSource(SourceProvider):
     name = "teachable"
     signature = TeachableSignature()
-    stored_headers = ("Content-Type", "User-Agent")
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"  # no published field list: drift is recorded, not fatal
     options_schema = TeachableSourceOptions
@@ -86,14 +86,12 @@ class TeachableSource(SourceProvider):
         return (mapped or envelopes)[0]
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            raise BadPayload("missing_event_type", "A Teachable webhook needs a string 'type'.")
+        message = "A Teachable webhook needs a string 'type'."
+        kind = required_text(payload, "type", "missing_event_type", message)
         event_id = payload.get("hook_event_id") or payload.get("id")
         if not isinstance(event_id, int | str) or isinstance(event_id, bool):
             raise BadPayload("missing_event_id", "A Teachable webhook needs 'hook_event_id'.")
-        return Identified(
-            external_id=f"{payload['type']}:{event_id}", provider_type=payload["type"]
-        )
+        return Identified(external_id=f"{kind}:{event_id}", provider_type=kind)
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:
         obj = payload["object"]
@@ -107,7 +105,7 @@ class TeachableSource(SourceProvider):
         api = client(ctx.source.api_base, ctx.source.options["api_key"], ctx.http, 10.0)
         user = call(api, "GET", f"/users/{obj['user_id']}").json()
         user = user.get("user", user)
-        version = int(_instant(payload["created"]).timestamp() * 1000)
+        version = version_ms(parse_instant(payload["created"], TIMESTAMPS, naive_zone=None))
         return Fetched({"user": user}, f"teachable:{event.provider_type}:{obj['id']}", version)
 
     def canonicalize(
@@ -124,7 +122,7 @@ class TeachableSource(SourceProvider):
             "source": event.source,
             "provider": self.name,
             "contact": contact,
-            "occurred_at": _instant(payload["created"]),
+            "occurred_at": parse_instant(payload["created"], TIMESTAMPS, naive_zone=None),
         }
         if kind in ENROLLMENT_TYPES:
             part = {
@@ -174,13 +172,6 @@ def _purchase(obj: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
         "items": [item],
         "reason": reason,
     }
-
-
-def _instant(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ContractError("a Teachable timestamp is malformed", reason="bad_timestamp") from None
 
 
 SOURCE = TeachableSource()

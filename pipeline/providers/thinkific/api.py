@@ -11,19 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
 
 from pipeline.delivery.http import ApiClient
 from pipeline.errors import PermanentError
+from pipeline.providers.shared.options import StrictOptions
 
 API_PATH = "/api/public/v1"
 DEFAULT_API_BASE = "https://api.thinkific.com"
 
 
-class ThinkificOptions(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ThinkificOptions(StrictOptions):
     api_key = fields.Str(required=True)
     subdomain = fields.Str(required=True)
 

@@ -10,43 +10,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
-from pipeline.providers.shared.contacts import names, require_email
+from pipeline.providers.base import DestinationContext
+from pipeline.providers.shared.contacts import names
+from pipeline.providers.shared.courses import CoursePlatform
 from pipeline.providers.shared.instants import iso_utc
-from pipeline.providers.shared.products import course_ids
 from pipeline.providers.thinkific.api import DEFAULT_API_BASE, ThinkificApi, ThinkificOptions
 
+# the user, and whether this very call created it
+Enrollee = tuple[dict[str, Any], bool]
 
-class ThinkificDestination(DestinationProvider):
+
+class ThinkificDestination(CoursePlatform[ThinkificApi, str, Enrollee]):
     name = "thinkific"
-    kind = "courses"
-    actions = {"enroll": "enrollments", "unenroll": "enrollments"}
     default_api_base = DEFAULT_API_BASE
     options_schema = ThinkificOptions
 
-    def perform(
-        self, ctx: DestinationContext, delivery: DeliveryRef, event: dict[str, Any]
-    ) -> dict[str, Any]:
-        courses = course_ids(ctx.config, event)
-        if not courses:
-            return {"skipped": "no_course_for_these_products"}
+    def connect(self, ctx: DestinationContext) -> ThinkificApi:
         destination = ctx.destination
-        api = ThinkificApi(
+        return ThinkificApi(
             destination.api_base, destination.options, ctx.http, destination.timeout_seconds
         )
-        email = require_email(event)
-        if delivery.verb == "enroll":
-            user, new = api.find_or_create_user(email, *names(event))
-            return {
-                "user_id": user["id"],
-                "enrollments": [_enroll(api, ctx, user["id"], c, new_user=new) for c in courses],
-            }
-        existing = api.find_user(email)
-        if existing is None:
-            return {"skipped": "no_such_user"}
+
+    def enrollee(self, api: ThinkificApi, email: str, event: dict[str, Any]) -> Enrollee:
+        return api.find_or_create_user(email, *names(event))
+
+    def enroll(
+        self, api: ThinkificApi, ctx: DestinationContext, enrollee: Enrollee, grants: list[str]
+    ) -> dict[str, Any]:
+        user, new = enrollee
         return {
-            "user_id": existing["id"],
-            "revoked": [_revoke(api, ctx, existing["id"], c) for c in courses],
+            "user_id": user["id"],
+            "enrollments": [_enroll(api, ctx, user["id"], c, new_user=new) for c in grants],
+        }
+
+    def account(self, api: ThinkificApi, email: str) -> dict[str, Any] | None:
+        return api.find_user(email)
+
+    def unenroll(
+        self,
+        api: ThinkificApi,
+        ctx: DestinationContext,
+        account: dict[str, Any],
+        grants: list[str],
+    ) -> dict[str, Any]:
+        return {
+            "user_id": account["id"],
+            "revoked": [_revoke(api, ctx, account["id"], c) for c in grants],
         }
 
 

@@ -19,7 +19,6 @@ site's. Unverified [U]: the `X-Thinkific-Topic`/`-Subdomain` headers (stored, ne
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from marshmallow import fields, validate
@@ -28,12 +27,16 @@ from pipeline.errors import BadPayload, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
 from pipeline.providers.shared import shape
+from pipeline.providers.shared.identity import required_text
+from pipeline.providers.shared.instants import Refusals, parse_instant, version_ms
 from pipeline.providers.thinkific.api import DEFAULT_API_BASE, ThinkificApi, ThinkificOptions
 from pipeline.signatures.body_hmac import BodyHmac
 from schemas.contracts.thinkific import CONTRACTS
 
 ENROLLMENT_TYPES = ("enrollment.created", "enrollment.completed")
 REFUNDED_STATES = ("refunded", "refund")
+# `created_at` carries an offset (the contract reads it as an aware datetime); one without is refused
+TIMESTAMPS = Refusals.of_provider("Thinkific")
 
 
 class ThinkificSourceOptions(ThinkificOptions):
@@ -50,8 +53,7 @@ class ThinkificSource(SourceProvider):
         "X-Thinkific-Hmac-Sha256",
         "X-Thinkific-Topic",
         "X-Thinkific-Subdomain",
-        "Content-Type",
-        "User-Agent",
+        *SourceProvider.stored_headers,
     )
     default_api_base = DEFAULT_API_BASE
     # the published samples are years old and Thinkific adds fields: drift is recorded, not fatal
@@ -65,20 +67,20 @@ class ThinkificSource(SourceProvider):
     contracts = CONTRACTS
 
     def identify(self, payload: Any, body: bytes, headers: Any) -> Identified:
-        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            raise BadPayload("missing_event_id", "A Thinkific webhook needs a string 'id'.")
+        message = "A Thinkific webhook needs a string 'id'."
+        event_id = required_text(payload, "id", "missing_event_id", message)
         resource, action = payload.get("resource"), payload.get("action")
         if not isinstance(resource, str) or not isinstance(action, str):
             raise BadPayload(
                 "missing_event_type", "A Thinkific webhook needs 'resource' and 'action'."
             )
-        return Identified(external_id=payload["id"], provider_type=f"{resource}.{action}")
+        return Identified(external_id=event_id, provider_type=f"{resource}.{action}")
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched:
         source = ctx.source
         api = ThinkificApi(source.api_base, source.options, ctx.http)
         object_id = int(payload["payload"]["id"])
-        version = int(_instant(payload["created_at"]).timestamp() * 1000)
+        version = version_ms(parse_instant(payload["created_at"], TIMESTAMPS, naive_zone=None))
         # created and completed are two facts about one enrollment, not successive states of it
         key = f"thinkific:{payload['resource']}:{object_id}:{payload['action']}"
         if event.provider_type in ENROLLMENT_TYPES:
@@ -94,21 +96,11 @@ class ThinkificSource(SourceProvider):
         base = {
             "source": event.source,
             "provider": self.name,
-            "occurred_at": _instant(payload["created_at"]),
+            "occurred_at": parse_instant(payload["created_at"], TIMESTAMPS, naive_zone=None),
         }
         if event.provider_type in ENROLLMENT_TYPES:
             return _enrollment(event.provider_type, fetched.object, base)
         return _order(fetched.object.get("order"), ctx.source.options["currency"], base)
-
-
-def _instant(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ContractError("a Thinkific timestamp is malformed", reason="bad_timestamp") from None
-    if moment.tzinfo is None:
-        raise ContractError("a Thinkific timestamp has no zone", reason="bad_timestamp")
-    return moment
 
 
 def _enrollment(kind: str, found: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:

@@ -15,15 +15,8 @@ import requests
 from pipeline.errors import ContractError, PermanentError, RetryableError
 from pipeline.log.identity import email_hash
 from pipeline.providers.base import DeliveryRef
-from pipeline.providers.ga4.destination import (
-    DESTINATION,
-    Ga4Options,
-    Pending,
-    client_id,
-    event_name,
-    event_params,
-    requests_of,
-)
+from pipeline.providers.ga4.destination import DESTINATION, Ga4Options, Pending, requests_of
+from pipeline.providers.ga4.events import client_id, event_name, event_params
 from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
 from tests.support.contexts import destination_config, destination_context

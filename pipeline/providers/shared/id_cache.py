@@ -1,8 +1,7 @@
-"""Ids the e-mail tools need: event ids for bodies that carry none, provider ids cached by name."""
+"""A destination's provider ids by name (tag name -> tag id), cached for every worker."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +12,6 @@ from pipeline import keys
 from pipeline.config.model import DestinationConfig
 
 ID_CACHE_SECONDS = 86_400
-
-
-def body_id(prefix: str, body: bytes) -> str:
-    """An event id for providers that send none: a digest of the raw body, so a byte-identical
-    re-post is a duplicate and any other body is a new event (never an id conflict)."""
-    return f"{prefix}{hashlib.sha256(body).hexdigest()[:40]}"
 
 
 @dataclass(frozen=True)
