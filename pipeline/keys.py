@@ -14,6 +14,17 @@ LANES = ("payments", "enrollments", "analytics")
 # periodic housekeeping has its own queue that every worker also consumes
 MAINTENANCE = "maintenance"
 
+# kombu's Redis transport keeps one list per priority step and serves 0 first; what the sweeper
+# re-publishes goes last, so fresh work always passes an old backlog
+PRIORITY_STEPS = (0, 3, 6, 9)
+BACKLOG_PRIORITY = 9
+
+
+def priority_list(lane: str, priority: int) -> str:
+    """The Redis list holding a lane's messages of one priority step (kombu's `_q_for_pri`)."""
+    return lane if priority == 0 else f"{lane}\x06\x16{priority}"
+
+
 # -- task names (stable: messages already queued name them) ---------------------------------------
 VERIFY = "stackwire.verify"
 FETCH = "stackwire.fetch"
@@ -31,8 +42,13 @@ def circuit(destination: str) -> str:
     return f"{PREFIX}circuit:{destination}"
 
 
+def circuit_window(destination: str) -> str:
+    """The breaker's sliding window: calls and failures per bucket (a hash)."""
+    return f"{circuit(destination)}:window"
+
+
 def circuit_probe(destination: str) -> str:
-    """Set while one probe delivery is let through a circuit that may be retried."""
+    """How many probes a half-open circuit has let through (expires with the cooldown)."""
     return f"{circuit(destination)}:probe"
 
 

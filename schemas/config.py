@@ -86,6 +86,8 @@ class LaneSchema(Schema):
     concurrency = fields.Int(load_default=1, validate=validate.Range(1, 64))
     # CPU priority of the lane's workers (Unix nice, 0-19): analytics yields to money and access
     nice = fields.Int(load_default=None, validate=validate.Range(0, 19))
+    # held work (destination paused or broken) is dead-lettered this long after it was planned
+    max_hold = Duration()
 
 
 class SourceSchema(Schema):
@@ -106,11 +108,22 @@ class SourceSchema(Schema):
 
 
 class CircuitSchema(Schema):
+    """The breaker opens when, over `window`, at least `minimum_calls` calls were made, at least
+    `failure_threshold` failed and failures are at least `failure_rate` of them."""
+
     class Meta:
         unknown = RAISE
 
-    failure_threshold = fields.Int(load_default=5, validate=validate.Range(1, 1000))
-    cooldown = Duration(load_default=30.0)
+    failure_rate = fields.Float(load_default=0.5, validate=validate.Range(0.01, 1.0))
+    minimum_calls = fields.Int(load_default=10, validate=validate.Range(1, 100_000))
+    failure_threshold = fields.Int(load_default=5, validate=validate.Range(1, 100_000))
+    window = Duration(load_default=30.0, validate=validate.Range(1.0, 3600.0))
+    # the first open's wait; doubled while probes keep failing, up to max_cooldown
+    cooldown = Duration(load_default=5.0, validate=validate.Range(0.1, 3600.0))
+    max_cooldown = Duration(load_default=300.0, validate=validate.Range(0.1, 86_400.0))
+    probes = fields.Int(load_default=3, validate=validate.Range(1, 100))
+    # alert when the circuit has been open this long
+    alert_after = Duration(load_default=600.0)
 
 
 class DestinationSchema(Schema):

@@ -79,6 +79,14 @@ def instrument(blueprint: Blueprint, provider: str, error: ErrorShape) -> None:
             time.sleep(fault.latency_ms / 1000)
         if fault.hang_seconds:
             time.sleep(fault.hang_seconds)
+        scripted = state.next_scripted_status(provider)
+        if scripted is not None:
+            response = error(scripted, "scripted fault")
+            return (
+                _with_retry_after(response, fault.retry_after)
+                if scripted in (429, 503)
+                else response
+            )
         if fault.rate_limit and state.over_rate_limit(provider, fault.rate_limit, time.time()):
             return _with_retry_after(error(429, "rate limited"), fault.retry_after or 1)
         if fault.status and state.random.random() < fault.rate:

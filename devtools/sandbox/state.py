@@ -40,6 +40,9 @@ class Fault:
     latency_ms: float = 0.0  # added to every request
     hang_seconds: float = 0.0  # sleep this long before answering (to trip client timeouts)
     rate_limit: float | None = None  # requests per second before the provider's own 429
+    # answer the next requests with these statuses, in order (then serve normally): a scripted
+    # blip like "eight 500s, then three 429s"; `retry_after` goes with each 429/503
+    sequence: list[int] = field(default_factory=list)
     until: float = 0.0
 
     def active(self, now: float) -> bool:
@@ -79,6 +82,14 @@ class SandboxState:
     def store(self, provider: str, collection: str) -> dict[Any, Any]:
         with self.lock:
             return self.stores[provider].setdefault(collection, {})
+
+    def next_scripted_status(self, provider: str) -> int | None:
+        """The next status of the provider's scripted fault, consumed; None when none is left."""
+        with self.lock:
+            fault = self.faults.get(provider)
+            if fault is None or not fault.sequence:
+                return None
+            return fault.sequence.pop(0)
 
     def over_rate_limit(self, provider: str, per_second: float, now: float) -> bool:
         with self.lock:

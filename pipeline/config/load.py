@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from pipeline.config.model import (
     Action,
+    CircuitPolicy,
     Config,
     DestinationConfig,
     Flow,
@@ -32,6 +33,7 @@ from schemas.canonical import CANONICAL_TYPES
 from schemas.config import ConfigSchema
 
 DEFAULT_ATTEMPT_WINDOWS = {"payments": 86_400.0, "enrollments": 86_400.0, "analytics": 21_600.0}
+DEFAULT_MAX_HOLDS = {"payments": 259_200.0, "enrollments": 259_200.0, "analytics": 86_400.0}
 DEFAULT_NICE = {"payments": 0, "enrollments": 0, "analytics": 10}
 # ${NAME} or ${NAME:-default}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -210,8 +212,7 @@ def _destination(name: str, spec: dict[str, Any]) -> DestinationConfig:
         burst=spec["burst"],
         lane=spec["lane"],
         timeout_seconds=spec["timeout_seconds"],
-        circuit_threshold=spec["circuit"]["failure_threshold"],
-        circuit_cooldown=spec["circuit"]["cooldown"],
+        circuit=_circuit(f"destinations.{name}.circuit", spec["circuit"]),
         options=options,
     )
 
@@ -266,5 +267,17 @@ def _lanes(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, LanePolicy]:
             attempt_window=given.get("attempt_window") or DEFAULT_ATTEMPT_WINDOWS[lane],
             concurrency=given.get("concurrency", 1),
             nice=DEFAULT_NICE[lane] if given.get("nice") is None else given["nice"],
+            max_hold=given.get("max_hold") or DEFAULT_MAX_HOLDS[lane],
         )
     return lanes
+
+
+def _circuit(key: str, spec: Mapping[str, Any]) -> CircuitPolicy:
+    policy = CircuitPolicy(**spec)
+    if policy.max_cooldown < policy.cooldown:
+        raise ConfigError(f"{key}.max_cooldown: shorter than the cooldown it grows from")
+    if policy.failure_threshold > policy.minimum_calls:
+        raise ConfigError(
+            f"{key}.failure_threshold: more than minimum_calls, so it could never open"
+        )
+    return policy

@@ -31,6 +31,20 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class CircuitPolicy:
+    """When a destination's breaker opens and how it recovers (see delivery/gates/circuit.py)."""
+
+    failure_rate: float = 0.5
+    minimum_calls: int = 10
+    failure_threshold: int = 5
+    window: float = 30.0
+    cooldown: float = 5.0
+    max_cooldown: float = 300.0
+    probes: int = 3
+    alert_after: float = 600.0
+
+
+@dataclass(frozen=True)
 class DestinationConfig:
     name: str
     provider: DestinationProvider = field(repr=False)
@@ -39,8 +53,7 @@ class DestinationConfig:
     burst: int | None
     lane: str | None
     timeout_seconds: float
-    circuit_threshold: int
-    circuit_cooldown: float
+    circuit: CircuitPolicy
     options: Mapping[str, Any] = field(repr=False)
 
 
@@ -81,6 +94,7 @@ class LanePolicy:
     attempt_window: float
     concurrency: int
     nice: int
+    max_hold: float
 
 
 @dataclass(frozen=True)

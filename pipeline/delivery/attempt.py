@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 
 from pipeline.config.model import DestinationConfig
-from pipeline.delivery.claim import claim, configured_destination, defer
+from pipeline.delivery import ordering
+from pipeline.delivery.claim import Claimed, claim, configured_destination, defer
 from pipeline.delivery.deadletter import dead_letter_delivery
 from pipeline.delivery.gates import guard, ratelimit
 from pipeline.delivery.http import call_scope
-from pipeline.delivery.policy import classify
+from pipeline.delivery.policy import UNKNOWN_OUTCOME_MARGIN, classify
 from pipeline.delivery.record import record_delivered, settle_failure
 from pipeline.errors import INFRASTRUCTURE_ERRORS, ConfigurationError, Throttled
 from pipeline.providers.base import DestinationContext
@@ -33,8 +34,31 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
     except ConfigurationError as exc:
         dead_letter_delivery(rt, delivery_id, exc)
         return "dead"
+    return _held_back(rt, destination, claimed) or _send(rt, destination, claimed)
+
+
+def _held_back(rt: Runtime, destination: DestinationConfig, claimed: Claimed) -> str | None:
+    """Why the delivery does not go now (waiting for its grant, cancelled, held), or None."""
+    order = ordering.sequence(rt, destination, claimed)
+    if order != ordering.GO:
+        return order
+    if destination.provider.looks_before_create and claimed.reclaimed_call_started is not None:
+        # the dead worker's create may still be running at the destination: look once it is over
+        wait = (
+            claimed.reclaimed_call_started
+            + destination.timeout_seconds
+            + UNKNOWN_OUTCOME_MARGIN
+            - rt.clock()
+        )
+        if wait > 0:
+            defer(rt, destination, [claimed], wait)
+            return "deferred"
     if guard.hold_if_gated(rt, destination, [claimed.ref.id]):
         return "held"
+    return None
+
+
+def _send(rt: Runtime, destination: DestinationConfig, claimed: Claimed) -> str:
     started = time.time()
     with call_scope(ratelimit.Throttle(rt.redis, destination)) as scope:
         try:

@@ -7,6 +7,7 @@ again. Work claimed but not tried (rate limited) goes back without spending an a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,17 +25,21 @@ LEASE_SECONDS = 75  # longer than the hard task time limit (60 s), so a live wor
 
 CLAIM = text(
     """
-    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
+    WITH prior AS (
+        SELECT id, CASE WHEN status = 'in_flight' THEN lease_until END AS reclaimed_lease
+        FROM deliveries WHERE id = :id FOR UPDATE
+    )
+    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1, dispatches = 0,
         lease_until = now() + make_interval(secs => :lease), claimed_by = :claimant,
         updated_at = now()
-    FROM events e
-    WHERE d.id = :id AND e.id = d.event_id
+    FROM events e, prior
+    WHERE d.id = prior.id AND e.id = d.event_id
       AND ((d.status IN ('pending', 'retrying')
             -- a duplicate message must not jump a retry's backoff or a rate limit's wait
             AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '1 second'))
            OR (d.status = 'in_flight' AND (d.lease_until < now() OR d.claimed_by = :claimant)))
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
-              d.window_started_at, e.canonical
+              d.window_started_at, d.subject, e.canonical, prior.reclaimed_lease
     """
 )
 CLAIM_DUE = text(
@@ -49,12 +54,12 @@ CLAIM_DUE = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
+    UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1, dispatches = 0,
         lease_until = now() + make_interval(secs => :lease), claimed_by = NULL, updated_at = now()
     FROM due, events e
     WHERE d.id = due.id AND e.id = d.event_id
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
-              d.window_started_at, e.canonical
+              d.window_started_at, d.subject, e.canonical
     """
 )
 RELEASE = text(
@@ -73,6 +78,9 @@ class Claimed:
     lane: str
     window_started_at: datetime
     event: dict[str, Any]
+    subject: str | None = None
+    # when the lease was taken back from a worker that died: when that worker's call began
+    reclaimed_call_started: float | None = None
 
 
 def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Claimed | None:
@@ -80,7 +88,15 @@ def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Cla
     (same task id) it takes its own lease back at once instead of waiting for it to expire."""
     params = {"id": delivery_id, "lease": LEASE_SECONDS, "claimant": claimant or "-"}
     row = connection.execute(CLAIM, params).first()
-    return _claimed(row) if row is not None else None
+    if row is None:
+        return None
+    found = _claimed(row)
+    if row.reclaimed_lease is None:
+        return found
+    # a worker died holding it: its call started when that lease was taken
+    return dataclasses.replace(
+        found, reclaimed_call_started=row.reclaimed_lease.timestamp() - LEASE_SECONDS
+    )
 
 
 def claim_due(connection: Connection, destination: str, limit: int) -> list[Claimed]:
@@ -97,7 +113,9 @@ def _claimed(row: Any) -> Claimed:
         idempotency_key=row.idempotency_key,
         attempt=row.attempts,
     )
-    return Claimed(ref, row.destination, row.lane, row.window_started_at, row.canonical)
+    return Claimed(
+        ref, row.destination, row.lane, row.window_started_at, row.canonical, row.subject
+    )
 
 
 def configured_destination(rt: Runtime, name: str) -> DestinationConfig:

@@ -26,6 +26,10 @@ MAX_DELAY = 300.0
 MAX_COUNTDOWN = 300.0
 MAX_RETRY_AFTER = 3600.0
 EXHAUSTED = "attempt_window_exhausted"
+# the request may have reached the destination and done its work: no answer came back
+UNKNOWN_OUTCOME = frozenset({"timeout", "connection_error", "time_limit", "transport_error"})
+# how long past its own timeout a destination may still be finishing a call we gave up on
+UNKNOWN_OUTCOME_MARGIN = 1.0
 Random = Callable[[], float]
 
 
@@ -83,6 +87,11 @@ def decide(
     if within_window(elapsed, wait, window):
         return Decision(failure, retry_in=wait)
     return Decision(_exhausted(failure, exhausted_class))
+
+
+def outcome_unknown(failure: PipelineError) -> bool:
+    """True when the call may have taken effect although it failed (it timed out, say)."""
+    return isinstance(failure, RetryableError) and failure.reason in UNKNOWN_OUTCOME
 
 
 def wait_for(attempt: int, failure: PipelineError, *, rand: Random = random.random) -> float | None:

@@ -16,7 +16,13 @@ from pipeline.config.model import DestinationConfig
 from pipeline.delivery.claim import Claimed
 from pipeline.delivery.deadletter import dead_letter_delivery
 from pipeline.delivery.http import Exchange
-from pipeline.delivery.policy import MAX_COUNTDOWN, decide, wait_for
+from pipeline.delivery.policy import (
+    MAX_COUNTDOWN,
+    UNKNOWN_OUTCOME_MARGIN,
+    decide,
+    outcome_unknown,
+    wait_for,
+)
 from pipeline.errors import PipelineError, RetryableError
 from pipeline.flow.publish import is_batched, publish_delivery
 from pipeline.logging import redact
@@ -90,7 +96,10 @@ class AttemptRecord:
     def failure(
         cls, started: float, exc: PipelineError, exchange: Exchange | None
     ) -> AttemptRecord:
-        outcome = "retry" if isinstance(exc, RetryableError) else "failed"
+        # "unknown": sent, but whether it took effect nobody knows; a resend may double it where
+        # the destination cannot deduplicate (docs/providers.md names those)
+        outcome = "unknown" if outcome_unknown(exc) else "retry"
+        outcome = outcome if isinstance(exc, RetryableError) else "failed"
         record = cls.of(started, outcome, exchange)
         record.http_status = exc.http_status or record.http_status
         record.error_class = exc.failure_class
@@ -157,6 +166,9 @@ def settle_failure(
     with rt.engine.begin() as connection:
         connection.execute(INSERT_ATTEMPT, [record.row(c.ref.id, c.ref.attempt) for c in claimed])
     wait = wait_for(max(c.ref.attempt for c in claimed), failure)
+    if wait is not None and destination.provider.looks_before_create and outcome_unknown(failure):
+        # the create may still be running at the destination: look again only once it must be over
+        wait = max(wait, destination.timeout_seconds + UNKNOWN_OUTCOME_MARGIN)
     window = rt.config.lanes[claimed[0].lane].attempt_window
     now = rt.clock()
     retrying = []

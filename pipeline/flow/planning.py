@@ -27,8 +27,8 @@ INSERT_DELIVERIES = text(
                              CAST(:lanes AS text[]), CAST(:keys AS text[]))
             AS planned(action, destination, lane, key)
     ), inserted AS (
-        INSERT INTO deliveries (event_id, action, destination, lane, idempotency_key)
-        SELECT :event_id, action, destination, lane, key FROM wanted
+        INSERT INTO deliveries (event_id, action, destination, lane, idempotency_key, subject)
+        SELECT :event_id, action, destination, lane, key, :subject FROM wanted
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id, action, lane, destination
     ), step AS (
@@ -42,6 +42,22 @@ INSERT_DELIVERIES = text(
         FROM (SELECT 1) AS one LEFT JOIN inserted i ON true
     )
     SELECT id, action, lane, destination FROM inserted
+    """
+)
+# a revoke was planned: the same purchase's grants not yet sent will never be
+CANCEL_GRANTS = text(
+    """
+    WITH cancelled AS (
+        UPDATE deliveries SET status = 'cancelled', lease_until = NULL, next_attempt_at = NULL,
+            last_error = 'cancelled: revoked before it was sent', updated_at = now()
+        WHERE subject = :subject AND action = ANY(:grants)
+          AND status IN ('pending', 'retrying', 'held')
+        RETURNING id, event_id
+    )
+    INSERT INTO event_steps (event_id, step, outcome, detail)
+    SELECT event_id, 'cancel', 'cancelled',
+           jsonb_build_object('delivery', id, 'revoked_by_event', CAST(:event_id AS bigint))
+    FROM cancelled
     """
 )
 
@@ -62,6 +78,7 @@ def plan_deliveries(
     connection: Connection, config: Config, event: StoredEvent, document: dict[str, Any]
 ) -> list[Planned]:
     actions = config.actions_for(document["type"], event.source)
+    subject = subject_of(document)
     if not actions:
         add_step(connection, event.id, "plan", "nothing_to_do", detail={"planned": []})
         return []
@@ -73,6 +90,31 @@ def plan_deliveries(
             "destinations": [a.destination for a in actions],
             "lanes": [action_lane(config, a) for a in actions],
             "keys": [idempotency_key(document, a) for a in actions],
+            "subject": subject,
         },
     ).all()
+    grants = granted_by(config, actions)
+    if grants and subject:
+        connection.execute(
+            CANCEL_GRANTS, {"subject": subject, "grants": grants, "event_id": event.id}
+        )
     return [(row.id, row.lane, row.destination) for row in rows]
+
+
+def subject_of(document: dict[str, Any]) -> str | None:
+    """The purchase or subscription the event is about, the same for its grant and its revoke."""
+    for part in ("purchase", "subscription"):
+        found = document.get(part)
+        if found and found.get("id"):
+            return f"{document['provider']}:{part}:{found['id']}"
+    return None
+
+
+def granted_by(config: Config, actions: list[Action]) -> list[str]:
+    """The grant actions (`courses.enroll`) these revoke actions (`courses.unenroll`) undo."""
+    grants = []
+    for action in actions:
+        grant = config.destinations[action.destination].provider.revokes.get(action.verb)
+        if grant:
+            grants.append(f"{action.destination}.{grant}")
+    return grants

@@ -38,6 +38,7 @@ def publish(
     lane: str,
     *,
     countdown: float | None = None,
+    priority: int = 0,
     retry: bool = True,
 ) -> bool:
     """Sends one task to a lane; False (logged) when the broker cannot take it right now."""
@@ -48,6 +49,7 @@ def publish(
             queue=lane,
             routing_key=lane,
             countdown=countdown if countdown and countdown > 0 else None,
+            priority=priority,
             retry=retry,
             retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.2},
         )
@@ -60,17 +62,25 @@ def publish(
     return True
 
 
-def publish_many(publisher: Publisher, task: str, items: Iterable[tuple[int, str]]) -> int:
+def publish_many(
+    publisher: Publisher, task: str, items: Iterable[tuple[int, str]], *, priority: int = 0
+) -> int:
     """Publishes `task(id)` for each (id, lane); returns how many the broker took."""
     sent = 0
     for item_id, lane in items:
-        sent += publisher.publish(task, [item_id], lane)
+        sent += publisher.publish(task, [item_id], lane, priority=priority)
     return sent
 
 
 class Publisher(Protocol):
     def publish(
-        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+        self,
+        task: str,
+        args: list[object],
+        lane: str,
+        *,
+        countdown: float | None = None,
+        priority: int = 0,
     ) -> bool: ...
 
 
@@ -82,9 +92,17 @@ class CeleryPublisher:
     retry: bool = True
 
     def publish(
-        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+        self,
+        task: str,
+        args: list[object],
+        lane: str,
+        *,
+        countdown: float | None = None,
+        priority: int = 0,
     ) -> bool:
-        return publish(self.celery, task, args, lane, countdown=countdown, retry=self.retry)
+        return publish(
+            self.celery, task, args, lane, countdown=countdown, priority=priority, retry=self.retry
+        )
 
 
 def publisher_for(broker_url: str, celery: Celery, *, retry: bool = True) -> Publisher:
@@ -118,7 +136,13 @@ class DirectPublisher:
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
 
     def message(
-        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+        self,
+        task: str,
+        args: list[object],
+        lane: str,
+        *,
+        countdown: float | None = None,
+        priority: int = 0,
     ) -> bytes:
         task_id = str(uuid.uuid4())
         # a countdown travels as an aware ISO 8601 `eta`, as Celery writes it
@@ -159,7 +183,7 @@ class DirectPublisher:
                 "reply_to": str(uuid.uuid4()),
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": lane},
-                "priority": 0,
+                "priority": priority,
                 "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),
             },
@@ -167,11 +191,17 @@ class DirectPublisher:
         return json.dumps(envelope).encode()
 
     def publish(
-        self, task: str, args: list[object], lane: str, *, countdown: float | None = None
+        self,
+        task: str,
+        args: list[object],
+        lane: str,
+        *,
+        countdown: float | None = None,
+        priority: int = 0,
     ) -> bool:
         try:
-            # priority 0 lives in the list named after the queue (kombu's `_q_for_pri`)
-            self.client.lpush(lane, self.message(task, args, lane, countdown=countdown))
+            message = self.message(task, args, lane, countdown=countdown, priority=priority)
+            self.client.lpush(keys.priority_list(lane, priority), message)
         except RedisError as exc:
             log.warning(
                 "publish failed; the sweeper will publish it",

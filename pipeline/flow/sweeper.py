@@ -27,17 +27,21 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 BACKLOG_THRESHOLD = 50  # messages waiting in a lane's queue
-REDISPATCH_AFTER = 60.0  # seconds before the same item is published again
+# seconds before the same item is published again, doubled at each re-publish up to the cap: an
+# item that keeps failing without a verdict (a poison event) costs a message an hour, not a minute
+REDISPATCH_AFTER = 60.0
+MAX_REDISPATCH_AFTER = 3600.0
 STALE_AFTER = 600.0  # published this long ago and still not done: publish whatever the backlog
 
 DUE_EVENTS = text(
     """
-    UPDATE events SET dispatched_at = now()
+    UPDATE events SET dispatched_at = now(), dispatches = dispatches + 1
     WHERE id IN (
         SELECT id FROM events
         WHERE status = :status AND lane = ANY(:lanes)
           AND updated_at < now() - make_interval(secs => :grace)
-          AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => :redispatch))
+          AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(
+                secs => least(:redispatch * power(2, greatest(dispatches - 1, 0)), :max_redispatch)))
         ORDER BY id LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
@@ -46,14 +50,15 @@ DUE_EVENTS = text(
 )
 DUE_DELIVERIES = text(
     """
-    UPDATE deliveries SET dispatched_at = now()
+    UPDATE deliveries SET dispatched_at = now(), dispatches = dispatches + 1
     WHERE id IN (
         SELECT id FROM deliveries
         WHERE lane = ANY(:lanes)
           AND ((status IN ('pending', 'retrying')
                 AND COALESCE(next_attempt_at, updated_at) < now() - make_interval(secs => :grace))
                OR (status = 'in_flight' AND lease_until < now()))
-          AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => :redispatch))
+          AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(
+                secs => least(:redispatch * power(2, greatest(dispatches - 1, 0)), :max_redispatch)))
         ORDER BY id LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
@@ -93,8 +98,8 @@ def sweep(rt: Runtime) -> SweepReport:
 def queue_length(rt: Runtime, lane: str) -> int:
     """Messages waiting in a lane; kombu's Redis transport keeps one list per priority step."""
     with rt.redis.pipeline() as pipe:
-        for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169"):
-            pipe.llen(lane + suffix)
+        for step in keys.PRIORITY_STEPS:
+            pipe.llen(keys.priority_list(lane, step))
         return int(sum(pipe.execute()))
 
 
@@ -109,10 +114,12 @@ def _events(rt: Runtime, status: str, task: str, lanes: list[str], grace: float)
                 "lanes": lanes,
                 "grace": grace,
                 "redispatch": REDISPATCH_AFTER,
+                "max_redispatch": MAX_REDISPATCH_AFTER,
                 "limit": BATCH,
             },
         ).all()
-    return publish.publish_many(rt.publisher, task, [(row.id, row.lane) for row in rows])
+    items = [(row.id, row.lane) for row in rows]
+    return publish.publish_many(rt.publisher, task, items, priority=keys.BACKLOG_PRIORITY)
 
 
 def _deliveries(rt: Runtime, lanes: list[str], grace: float) -> int:
@@ -121,7 +128,13 @@ def _deliveries(rt: Runtime, lanes: list[str], grace: float) -> int:
     with rt.engine.begin() as connection:
         rows = connection.execute(
             DUE_DELIVERIES,
-            {"lanes": lanes, "grace": grace, "redispatch": REDISPATCH_AFTER, "limit": BATCH},
+            {
+                "lanes": lanes,
+                "grace": grace,
+                "redispatch": REDISPATCH_AFTER,
+                "max_redispatch": MAX_REDISPATCH_AFTER,
+                "limit": BATCH,
+            },
         ).all()
     flushed: set[str] = set()
     for row in rows:
@@ -130,5 +143,5 @@ def _deliveries(rt: Runtime, lanes: list[str], grace: float) -> int:
                 flushed.add(row.destination)
                 request_flush(rt, row.destination, row.lane, countdown=0)
         else:
-            rt.publisher.publish(keys.DELIVER, [row.id], row.lane)
+            rt.publisher.publish(keys.DELIVER, [row.id], row.lane, priority=keys.BACKLOG_PRIORITY)
     return len(rows)

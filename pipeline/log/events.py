@@ -25,7 +25,7 @@ LOAD_EVENT = text(
 MOVE_EVENT = text(
     """
     WITH moved AS (
-        UPDATE events SET status = :to, reason = :reason, updated_at = now()
+        UPDATE events SET status = :to, reason = :reason, updated_at = now(), dispatches = 0
         WHERE id = :id AND status = :expected
         RETURNING id
     )

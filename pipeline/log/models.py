@@ -55,6 +55,8 @@ class DeliveryStatus:
     HELD = "held"  # destination paused or its circuit open: kept, not attempted
     DELIVERED = "delivered"
     DEAD = "dead"
+    # a grant (enroll) not yet sent when a revoke (unenroll) of the same purchase was planned
+    CANCELLED = "cancelled"
 
     OPEN = (PENDING, IN_FLIGHT, RETRYING, HELD)
     CLAIMABLE = (PENDING, RETRYING, HELD)
@@ -87,6 +89,8 @@ class Event(Base):
     object_key: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     dispatched_at: Mapped[datetime | None] = mapped_column()
+    # re-publishes by the sweeper since the item last moved: its backoff doubles with each
+    dispatches: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     replays: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (
@@ -144,11 +148,22 @@ class Delivery(Base):
     # the Celery task id holding the lease: its own redelivery (worker killed) may take it back
     claimed_by: Mapped[str | None] = mapped_column(Text)
     dispatched_at: Mapped[datetime | None] = mapped_column()
+    # re-publishes by the sweeper since the item last moved: its backoff doubles with each
+    dispatches: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     delivered_at: Mapped[datetime | None] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the purchase or subscription the action is about ("stripe:purchase:cs_123"): a revoke of it
+    # waits for its grant, and cancels one not yet sent
+    subject: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
+        Index(
+            "deliveries_destination_subject",
+            "destination",
+            "subject",
+            postgresql_where=text("subject IS NOT NULL"),
+        ),
         Index(
             "deliveries_open_idx",
             "destination",
@@ -286,3 +301,19 @@ class Alert(Base):
             postgresql_where=text("resolved_at IS NULL"),
         ),
     )
+
+
+class CircuitTransition(Base):
+    """A destination's circuit breaker changed state: opened, half-open, re-opened, closed."""
+
+    __tablename__ = "circuit_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    destination: Mapped[str] = mapped_column(Text)
+    to_state: Mapped[str] = mapped_column(Text)
+    calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    cooldown_seconds: Mapped[float] = mapped_column(server_default="0")
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("circuit_transitions_destination_at", "destination", "at"),)

@@ -198,6 +198,12 @@ class DestinationProvider:
     kind: ClassVar[str]
     # verb -> the lane it runs on unless the destination sets `lane`
     actions: ClassVar[Mapping[str, str]] = {}
+    # revoking verb -> the verb it undoes (unenroll -> enroll): a revoke waits for the same
+    # purchase's grant to finish, and a grant not yet sent is cancelled once a revoke is planned
+    revokes: ClassVar[Mapping[str, str]] = {}
+    # create-only APIs (no idempotency key): a retry looks before it creates, so after a call of
+    # unknown outcome the next try waits until that call must have finished at the destination
+    looks_before_create: ClassVar[bool] = False
     batch_size: ClassVar[int] = 1
     needs_api_base: ClassVar[bool] = True
     default_api_base: ClassVar[str | None] = None

@@ -8,6 +8,7 @@ from typing import Any
 import requests
 
 from devtools import simulate
+from devtools.sandbox.state import Fault
 from tests.support.db import counts, rows
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET
@@ -47,7 +48,8 @@ def settled(stack: Stack, expected_events: int) -> dict[str, int]:
         )
         total = counts(stack.runtime.engine, "SELECT 'all', count(*) FROM events").get("all", 0)
         unfinished = (
-            "SELECT 'open', count(*) FROM deliveries WHERE status NOT IN ('delivered', 'dead')"
+            "SELECT 'open', count(*) FROM deliveries"
+            " WHERE status NOT IN ('delivered', 'dead', 'cancelled')"
         )
         pending = counts(stack.runtime.engine, unfinished)
         return {"open_events": sum(open_events.values()), "events": total, **pending}
@@ -104,6 +106,36 @@ def test_a_refund_revokes_the_access_the_purchase_granted(live: Stack) -> None:
     assert thinkific["enrollment.created"] == 1 and thinkific["enrollment.expired"] == 1
     enrollments = live.sandbox_state.store("thinkific", "enrollments")
     assert [e["expiry_date"] is not None for e in enrollments.values()] == [True]
+
+
+def test_a_refund_while_the_enroll_is_still_retrying_cancels_it_and_grants_nothing(
+    live: Stack,
+) -> None:
+    # Given a purchase whose enrollment keeps failing (the course platform is down)
+    live.sandbox_state.faults["thinkific"] = Fault(status=503)
+    purchase = control(live, "purchases", {"email": "gus@example.com", "price": PRICE})
+    send(live, purchase["event"])
+    enroll = "SELECT status, attempts FROM deliveries WHERE action = 'courses.enroll'"
+    wait_until(
+        lambda: rows(live.runtime.engine, enroll),
+        lambda found: (
+            bool(found) and found[0]["attempts"] >= 1 and found[0]["status"] != "in_flight"
+        ),
+        timeout=30,
+    )
+    # When the buyer is refunded meanwhile, and the platform comes back
+    send(live, control(live, f"charges/{purchase['charge']}/refund")["event"])
+    wait_until(lambda: rows(live.runtime.engine, enroll), lambda f: f[0]["status"] == "cancelled")
+    del live.sandbox_state.faults["thinkific"]
+    settled(live, 2)
+    # Then the enroll never landed after the refund: no access, the unenroll done, a step says why
+    by_action = counts(live.runtime.engine, "SELECT action, status FROM deliveries")
+    assert by_action["courses.enroll"] == "cancelled"
+    assert by_action["courses.unenroll"] == "delivered"
+    enrollments = live.sandbox_state.store("thinkific", "enrollments").values()
+    assert all(e["expiry_date"] is not None for e in enrollments)
+    steps = rows(live.runtime.engine, "SELECT step, outcome FROM event_steps WHERE step = 'cancel'")
+    assert steps == [{"step": "cancel", "outcome": "cancelled"}]
 
 
 def test_a_refund_that_arrives_before_the_purchase_means_nothing_is_granted(live: Stack) -> None:

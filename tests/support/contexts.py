@@ -17,7 +17,13 @@ import redis
 import requests
 from werkzeug.datastructures import Headers
 
-from pipeline.config.model import Config, DestinationConfig, ServiceConfig, SourceConfig
+from pipeline.config.model import (
+    CircuitPolicy,
+    Config,
+    DestinationConfig,
+    ServiceConfig,
+    SourceConfig,
+)
 from pipeline.delivery.http import build_session
 from pipeline.providers.base import (
     DestinationContext,
@@ -80,8 +86,7 @@ def destination_config(
     burst: int | None = None,
     lane: str | None = None,
     timeout_seconds: float = 10.0,
-    circuit_threshold: int = 5,
-    circuit_cooldown: float = 30.0,
+    circuit: CircuitPolicy | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> DestinationConfig:
     """A destination of `provider`, named after it unless `name` says otherwise."""
@@ -93,8 +98,7 @@ def destination_config(
         burst=burst,
         lane=lane,
         timeout_seconds=timeout_seconds,
-        circuit_threshold=circuit_threshold,
-        circuit_cooldown=circuit_cooldown,
+        circuit=CircuitPolicy() if circuit is None else circuit,
         options={} if options is None else options,
     )
 

@@ -83,6 +83,7 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 TABLES = (
+    "circuit_transitions",
     "alerts",
     "schema_drift",
     "object_versions",

@@ -1,5 +1,5 @@
-"""The gates as the delivery engine sees them: hold work while the destination is gated, and tell
-the gates how each call went."""
+"""The gates as the delivery engine sees them: hold work while the destination is gated, tell the
+breaker how each call went, and keep every change of the breaker's state as a row."""
 
 from __future__ import annotations
 
@@ -22,12 +22,20 @@ HOLD = text(
     WHERE id = ANY(:ids) AND status = 'in_flight'
     """
 )
+RECORD_TRANSITION = text(
+    """
+    INSERT INTO circuit_transitions (destination, to_state, calls, failures, cooldown_seconds)
+    VALUES (:destination, :to_state, :calls, :failures, :cooldown)
+    """
+)
 
 
 def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -> bool:
     """Holds the claimed deliveries (without spending an attempt) when the destination is paused
-    or its circuit is open; False when they may go (the circuit is closed, or this is its probe)."""
-    if circuit.gate(rt.redis, destination) in (circuit.CLOSED, circuit.PROBE):
+    or its circuit is open; False when they may go (closed, or they are its probes)."""
+    gate = circuit.gate(rt.redis, destination)
+    record_transition(rt, gate.transition)
+    if gate.passes:
         return False
     with rt.engine.begin() as connection:
         connection.execute(HOLD, {"ids": ids})
@@ -35,16 +43,46 @@ def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -
 
 
 def after_failure(rt: Runtime, destination: DestinationConfig, exc: PipelineError) -> None:
-    """A 429 backs every worker off the destination; other unavailability counts to its circuit."""
-    if not isinstance(exc, RetryableError):
-        return
-    if exc.http_status == 429:
+    """A 429 backs every worker off for its Retry-After (not a breaker failure); any other
+    unavailability counts to the breaker's window. A refusal (4xx) says the destination is up."""
+    if isinstance(exc, RetryableError) and exc.http_status == 429:
         ratelimit.back_off(rt.redis, destination.name, exc.retry_after or 1.0)
-    elif circuit.record_failure(rt.redis, destination):
-        log.warning("circuit opened", extra={"destination": destination.name})
+        return
+    if isinstance(exc, RetryableError):
+        record_transition(rt, circuit.record_failure(rt.redis, destination))
+    else:
+        after_success(rt, destination)
 
 
 def after_success(rt: Runtime, destination: DestinationConfig) -> None:
-    """A success closes an open circuit and releases what it held."""
-    if circuit.record_success(rt.redis, destination.name):
+    """A success counts to the window; one that closes a half-open circuit releases its work."""
+    transition = circuit.record_success(rt.redis, destination)
+    record_transition(rt, transition)
+    if transition is not None and transition.to_state == circuit.CLOSED:
         release_held(rt, destination.name)
+
+
+def record_transition(rt: Runtime, transition: circuit.Transition | None) -> None:
+    if transition is None:
+        return
+    log.warning(
+        "circuit %s",
+        transition.to_state,
+        extra={
+            "destination": transition.destination,
+            "calls": transition.calls,
+            "failures": transition.failures,
+            "cooldown": transition.cooldown,
+        },
+    )
+    with rt.autocommit.connect() as connection:
+        connection.execute(
+            RECORD_TRANSITION,
+            {
+                "destination": transition.destination,
+                "to_state": transition.to_state,
+                "calls": transition.calls,
+                "failures": transition.failures,
+                "cooldown": transition.cooldown,
+            },
+        )

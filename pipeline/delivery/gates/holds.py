@@ -10,15 +10,20 @@ import logging
 
 from sqlalchemy import text
 
-from pipeline import keys
+from pipeline.config.model import DestinationConfig
 from pipeline.delivery.deadletter import dead_letter_delivery
 from pipeline.delivery.gates import circuit
-from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.errors import ConfigurationError, FailureClass, PipelineError, RetryableError
 from pipeline.flow.publish import publish_deliveries
+from pipeline.log.alerts import raise_alert
 from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+HELD_DESTINATIONS = text("SELECT DISTINCT destination FROM deliveries WHERE status = 'held'")
+HELD_SINCE = text(
+    "SELECT id, lane, created_at FROM deliveries WHERE destination = :d AND status = 'held'"
+)
 RELEASE_HELD = text(
     """
     UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now(),
@@ -42,15 +47,12 @@ def release_held(rt: Runtime, destination: str, *, limit: int = 100_000) -> int:
 
 
 def probe_circuits(rt: Runtime) -> dict[str, str]:
-    """For each destination with held work: send one probe when its circuit may be retried,
-    or release everything when nothing holds it any more (state lost, or resumed)."""
+    """For each destination with held work: release a few probes once its circuit may be tried,
+    everything once it is closed (or its state was lost), alert when it stays open too long, and
+    dead-letter what was held past its lane's `max_hold`."""
     report: dict[str, str] = {}
     with rt.engine.connect() as connection:
-        held: list[str] = list(
-            connection.execute(
-                text("SELECT DISTINCT destination FROM deliveries WHERE status = 'held'")
-            ).scalars()
-        )
+        held: list[str] = list(connection.execute(HELD_DESTINATIONS).scalars())
     for name in held:
         destination = rt.config.destinations.get(name)
         if destination is None:
@@ -59,16 +61,51 @@ def probe_circuits(rt: Runtime) -> dict[str, str]:
             )
             report[name] = f"dead-lettered {dead_letter_destination(rt, name, gone)}"
             continue
-        gate = circuit.gate(rt.redis, destination)
-        if gate == circuit.CLOSED:
-            report[name] = f"released {release_held(rt, name)}"
-        elif gate == circuit.PROBE:
-            # let the probe token expire for the one delivery we release: it passes the gate
-            rt.redis.delete(keys.circuit_probe(name))
-            report[name] = f"probe {release_held(rt, name, limit=1)}"
-        else:
-            report[name] = gate
+        report[name] = _probe(rt, destination)
+        expired = dead_letter_expired(rt, name)
+        if expired:
+            report[name] += f", {expired} held too long dead-lettered"
     return report
+
+
+def _probe(rt: Runtime, destination: DestinationConfig) -> str:
+    name = destination.name
+    found = circuit.status(rt.redis, name)
+    if found.state == circuit.CLOSED:
+        return f"released {release_held(rt, name)}"
+    if found.open_for > destination.circuit.alert_after:
+        with rt.engine.begin() as connection:
+            raise_alert(
+                connection,
+                "circuit_open",
+                f"destination:{name}",
+                f"{name} has been unavailable for {found.open_for / 60:.0f} minutes; its work is held",
+                severity="critical",
+            )
+    if found.state == circuit.READY:
+        # each released delivery takes one of the half-open circuit's probe tokens at the gate
+        return f"probe {release_held(rt, name, limit=destination.circuit.probes)}"
+    return found.state
+
+
+def dead_letter_expired(rt: Runtime, destination: str) -> int:
+    """Held work past its lane's deadline (counted from when it was planned, whatever the holds
+    and releases since): a destination down that long is a case for a human, not a longer wait."""
+    lanes = rt.config.lanes
+    with rt.engine.connect() as connection:
+        rows = connection.execute(HELD_SINCE, {"d": destination}).all()
+    now = rt.clock()
+    expired = [
+        row.id for row in rows if now - row.created_at.timestamp() > lanes[row.lane].max_hold
+    ]
+    failure = RetryableError(
+        f"{destination} stayed unavailable past the lane's max_hold; the work was held, never sent",
+        reason="held_too_long",
+        failure_class=FailureClass.DESTINATION_UNAVAILABLE,
+    )
+    for delivery_id in expired:
+        dead_letter_delivery(rt, delivery_id, failure)
+    return len(expired)
 
 
 def pause(rt: Runtime, destination: str) -> None:

@@ -28,6 +28,8 @@ class CoursePlatform(DestinationProvider, Generic[ApiT, GrantT, EnrolleeT]):
 
     kind = "courses"
     actions = {"enroll": "enrollments", "unenroll": "enrollments"}
+    revokes = {"unenroll": "enroll"}
+    looks_before_create = True
     nothing_granted: ClassVar[str] = "no_course_for_these_products"
     no_account: ClassVar[str] = "no_such_user"
 

@@ -69,3 +69,23 @@ def test_the_runtime_publishes_directly_only_to_a_redis_broker(settings: Setting
     assert isinstance(
         publish.publisher_for("amqp://guest@127.0.0.1//", celery), publish.CeleryPublisher
     )
+
+
+def test_a_backlog_message_lands_in_the_same_low_priority_list_as_celerys(
+    settings: Settings, client: redis.Redis
+) -> None:
+    celery = create_celery(settings, task_events=False)
+    celery.send_task(
+        keys.VERIFY,
+        args=[3],
+        queue="payments",
+        routing_key="payments",
+        priority=keys.BACKLOG_PRIORITY,
+    )
+    publish.DirectPublisher(client).publish(
+        keys.VERIFY, [3], "payments", priority=keys.BACKLOG_PRIORITY
+    )
+    backlog = keys.priority_list("payments", keys.BACKLOG_PRIORITY)
+    assert client.llen("payments") == 0
+    ours, theirs = (json.loads(raw) for raw in client.lrange(backlog, 0, -1))
+    assert ours["properties"]["priority"] == theirs["properties"]["priority"] == 9

@@ -37,7 +37,6 @@ def send(
         DESTINATION,
         api_base="https://www.google-analytics.com",
         timeout_seconds=2.0,
-        circuit_cooldown=30.0,
         options=loaded,
     )
     wire, session = Canned(*answers, default=NO_CONTENT), requests.Session()

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from devtools.sandbox.state import Fault, SandboxState
 from pipeline.config.load import load_config
-from pipeline.config.model import Config, DestinationConfig
+from pipeline.config.model import CircuitPolicy, Config, DestinationConfig
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.providers.base import DeliveryRef
 from pipeline.providers.http.destination import DESTINATION, HttpOptions, render
@@ -82,7 +82,7 @@ def destination(server: ThreadedServer, **options: Any) -> DestinationConfig:
         DESTINATION,
         "custom",
         timeout_seconds=2.0,
-        circuit_cooldown=1.0,
+        circuit=CircuitPolicy(cooldown=1.0),
         options=HttpOptions().load(options),
     )
 

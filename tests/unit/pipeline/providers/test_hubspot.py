@@ -43,7 +43,6 @@ def send(
         "crm",
         api_base="https://api.hubapi.com",
         timeout_seconds=2.0,
-        circuit_cooldown=30.0,
         options=loaded,
     )
     wire, session = Canned(*answers), requests.Session()

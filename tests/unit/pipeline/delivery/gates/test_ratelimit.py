@@ -19,8 +19,6 @@ DESTINATION = destination_config(
     rate_limit=10.0,
     burst=2,
     timeout_seconds=1,
-    circuit_threshold=5,
-    circuit_cooldown=1,
 )
 
 
