@@ -119,7 +119,7 @@ class DirectPublisher:
     It writes exactly the message kombu's Redis transport writes for `send_task` (Celery message
     protocol 2: headers with the task name and id, a base64 JSON body `[args, kwargs, embed]`,
     properties with the delivery info), without kombu building a client and declaring the queue
-    on every call, which is most of a publish's cost. `tests/unit/pipeline/test_dispatch.py`
+    on every call, which is most of a publish's cost. `tests/unit/pipeline/flow/test_publish.py`
     checks it against what Celery itself writes; every integration test has real workers run
     what it publishes. Only for a Redis broker: with RabbitMQ the receiver uses `publish`.
     """
