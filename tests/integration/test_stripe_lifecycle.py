@@ -1,4 +1,5 @@
-"""A purchase's whole life through real workers: async payment, refund, dispute, out-of-order."""
+"""A purchase's whole life through real workers: async payment, refund, dispute, out-of-order,
+carts longer than a page."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import requests
 
 from devtools import simulate
-from tests.support.db import counts, rows
+from tests.support.db import counts, rows, scalar
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET
 from tests.support.waiting import wait_until
@@ -147,3 +148,39 @@ def test_a_product_missing_from_the_config_is_a_configuration_dead_letter(live: 
         "SELECT action, count(*) FROM deliveries WHERE status = 'delivered' GROUP BY 1",
     )
     assert delivered == {"email.subscribe": 1, "analytics.track": 1}
+
+
+def test_a_cart_longer_than_the_expanded_page_grants_every_course(live: Stack) -> None:
+    # Given a checkout of twelve courses: Stripe expands only the first ten line items
+    cart = [{"price": f"price_cart_course_{n:02d}", "amount": 1000} for n in range(1, 13)]
+    purchase = control(live, "purchases", {"email": "jo@example.com", "items": cart})
+    # When its webhook is processed
+    send(live, purchase["event"])
+    settled(live, 1)
+    # Then all twelve are granted, the last two read from the line items' second page
+    enrolled = live.sandbox_state.store("thinkific", "enrollments").values()
+    assert sorted(e["course_id"] for e in enrolled) == list(range(301, 313))
+    pages = [c for c in live.sandbox_state.calls_as_dicts("stripe") if "line_items" in c["path"]]
+    assert [c["status"] for c in pages] == [200]
+
+
+def test_a_refund_whose_session_comes_back_without_line_items_is_a_contract_dead_letter(
+    live: Stack,
+) -> None:
+    # Given a purchase granted, and a Stripe that stops honouring the line items' expansion
+    purchase = control(live, "purchases", {"email": "lou@example.com", "price": PRICE})
+    send(live, purchase["event"])
+    settled(live, 1)
+    control(live, "expansions/ignore", {"paths": ["data.line_items"]})
+    # When the refund arrives
+    send(live, control(live, f"charges/{purchase['charge']}/refund")["event"])
+    settled(live, 2)
+    # Then it is dead-lettered as a contract failure and alerted, never "nothing to revoke"
+    assert statuses(live)["charge.refunded"] == "failed:missing_expansion"
+    dead = rows(live.runtime.engine, "SELECT step, failure_class, reason FROM dead_letters")
+    assert dead == [{"step": "fetch", "failure_class": "contract", "reason": "missing_expansion"}]
+    assert counts(live.runtime.engine, "SELECT kind, count(*) FROM alerts GROUP BY 1") == {
+        "dead_letter": 1
+    }
+    unenrolls = "SELECT count(*) FROM deliveries WHERE action = 'courses.unenroll'"
+    assert scalar(live.runtime.engine, unenrolls) == 0

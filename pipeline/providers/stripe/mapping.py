@@ -1,6 +1,7 @@
 """Stripe's fetched checkout sessions, charges, disputes, subscriptions and invoices as canonical
 events (see `source.py`). Product keys are the line items' price ids; amounts stay in Stripe's
-minor units, currencies lower-cased.
+minor units, currencies lower-cased. A session's line items must be complete (api.py pages them):
+a missing or partial list is a contract error, never "nothing bought".
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.errors import ContractError, PermanentError
+from pipeline.errors import ContractError
 from pipeline.providers.base import Verdict
 from pipeline.providers.shared import shape
 
@@ -49,10 +50,16 @@ def canonical_event(
     return _invoice(kind, obj, base)
 
 
-def _items(session: dict[str, Any] | None) -> list[dict[str, Any]]:
-    line_items = ((session or {}).get("line_items") or {}).get("data") or []
+def _items(session: dict[str, Any]) -> list[dict[str, Any]]:
+    line_items = session.get("line_items")
+    if not isinstance(line_items, dict) or line_items.get("has_more"):
+        # what was bought is unknown: acting on part of it would grant (or revoke) too little
+        raise ContractError(
+            "the checkout session's line items are missing or incomplete",
+            reason="incomplete_line_items",
+        )
     items = []
-    for line in line_items:
+    for line in line_items.get("data") or []:
         price = line.get("price") or {}
         if not price.get("id"):
             raise ContractError(
@@ -152,7 +159,9 @@ def _dispute(dispute: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | 
 
 def _subscription_contact(customer: Any) -> dict[str, Any]:
     if not isinstance(customer, dict):
-        raise PermanentError("the subscription's customer was not expanded", reason="no_customer")
+        raise ContractError(
+            "the subscription's customer was not expanded", reason="missing_expansion"
+        )
     return shape.contact(
         customer.get("email"),
         name=customer.get("name"),
