@@ -1,5 +1,5 @@
 """The sandbox Stripe's store: objects built from Stripe's published fixtures, and the events it
-emits about them, apart from the API and checkout that serve them (`stripe.py`).
+emits about them. Shared by the API and checkout (`stripe.py`) and billing (`_stripe_billing.py`).
 
 Objects come from Stripe's own published fixtures (stripe/openapi `fixtures3.json`, MIT, copied to
 `data/stripe_objects.json`) with realistic values filled in, so every object carries every field a

@@ -6,10 +6,11 @@ levels) and list objects with `has_more`. A checkout session's `line_items` is i
 unless expanded, and then only its first page (10 items, Stripe's "first handful"); the whole list
 pages at `GET /v1/checkout/sessions/{id}/line_items` (`limit` 1 to 100, default 10,
 `starting_after`, `ending_before`; docs.stripe.com/api/checkout/sessions/line_items).
-The objects and events live in `_stripe_objects.py`.
+The objects and events live in `_stripe_objects.py`, subscriptions in `_stripe_billing.py`.
 
 Control (`/_sandbox/stripe/…`): purchases (one line item, or `items`), async payments, refunds,
-disputes, revoked keys, and expansions the API is told to ignore (to play an API that dropped one).
+disputes, subscriptions and their first payment (with `at`, a frozen clock as a Stripe test clock
+has), revoked keys, and expansions the API is told to ignore (to play an API that dropped one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from devtools.sandbox._stripe_billing import pay_first_invoice, subscribe
 from devtools.sandbox._stripe_objects import (
     API_VERSION,
     emit,
@@ -476,6 +478,23 @@ def control_async(session_id: str, outcome: str) -> Response:
 def control_revoke(key: str) -> Response:
     state().store("stripe", "revoked")[key] = True
     return jsonify(status="revoked")
+
+
+@control.post("/subscriptions")
+def control_subscribe() -> Response:
+    spec: dict[str, Any] = request.get_json(force=True) or {}
+    if not isinstance(spec.get("email"), str):
+        abort(400)
+    return jsonify(subscribe(spec, int(spec.get("at") or time.time())))
+
+
+@control.post("/subscriptions/<sub_id>/pay")
+def control_pay(sub_id: str) -> Response:
+    found = objects().get(sub_id)
+    if found is None or found.get("object") != "subscription":
+        abort(404)
+    spec: dict[str, Any] = request.get_json(silent=True) or {}
+    return jsonify(events=pay_first_invoice(sub_id, int(spec.get("at") or time.time())))
 
 
 @control.post("/expansions/ignore")

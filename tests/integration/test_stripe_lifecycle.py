@@ -1,11 +1,14 @@
 """A purchase's whole life through real workers: async payment, refund, dispute, out-of-order,
-carts longer than a page."""
+carts longer than a page, and subscriptions started in Stripe's default flow in any order."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from typing import Any
 
+import pytest
 import requests
 
 from devtools import simulate
@@ -184,3 +187,49 @@ def test_a_refund_whose_session_comes_back_without_line_items_is_a_contract_dead
     }
     unenrolls = "SELECT count(*) FROM deliveries WHERE action = 'courses.unenroll'"
     assert scalar(live.runtime.engine, unenrolls) == 0
+
+
+SUBSCRIPTION_EVENTS = (
+    "customer.subscription.created",
+    "invoice.paid",
+    "customer.subscription.updated",
+)
+
+
+ORDERS = list(itertools.permutations(SUBSCRIPTION_EVENTS))
+
+
+@pytest.mark.parametrize(
+    "order", ORDERS, ids=[",".join(k.split(".")[-1] for k in o) for o in ORDERS]
+)
+def test_a_subscription_in_stripes_default_flow_starts_once_in_any_order(
+    live: Stack, order: tuple[str, ...]
+) -> None:
+    # Given a subscription created incomplete a minute before its first invoice is paid
+    now = int(time.time())
+    created = control(
+        live, "subscriptions", {"email": "mo@example.com", "price": PRICE, "at": now - 120}
+    )
+    events = {"customer.subscription.created": created["event"]}
+    # When Stripe delivers its three events in this order, each one processed before the next;
+    # the payment happens just before the first event it causes is delivered
+    for number, kind in enumerate(order, start=1):
+        if kind not in events:
+            paid = control(live, f"subscriptions/{created['subscription']}/pay", {"at": now - 60})
+            events.update(paid["events"])
+        assert send(live, events[kind]) == 202
+        settled(live, number)
+    # Then it started exactly once, from whichever event first saw it active
+    started = counts(
+        live.runtime.engine,
+        "SELECT d.action, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id "
+        "WHERE e.canonical_type = 'subscription.started' AND d.status = 'delivered' GROUP BY 1",
+    )
+    assert started == {"courses.enroll": 1, "analytics.track": 1}
+    assert effects(live, "thinkific") == {
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
+    # and no event was dropped as superseded by one of another type
+    reasons = rows(live.runtime.engine, "SELECT provider_type, status, reason FROM events")
+    assert not [r for r in reasons if r["reason"] == "superseded_by_newer_state"], reasons

@@ -2,7 +2,10 @@
 (mapping.py).
 
 The webhook is a pointer: we always re-read the object, so an out-of-order or stale event acts on
-current state.
+current state. Stripe does not deliver events in order (docs.stripe.com/webhooks#event-ordering),
+so the ordering guard versions an object by when we read it, not by the webhook's `created`: what
+we read is the current state, so an event delivered late is never stale; only a read that settles
+after a newer read of the same object is.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pipeline.providers.stripe.mapping import (
     CHECKOUT_TYPES,
     SUBSCRIPTION_TYPES,
     canonical_event,
+    invoice_subscription,
     object_id,
+    starts_subscription,
 )
 from pipeline.signatures.timestamped_hmac import TimestampedHmac
 from schemas.contracts.stripe import CONTRACTS, VERSIONS
@@ -67,7 +72,8 @@ class StripeSource(SourceProvider):
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched:
         obj = payload["data"]["object"]
-        version = int(payload["created"]) * 1000
+        # when the state was read (see the module's docstring); never before the event itself
+        version = max(int(payload["created"]) * 1000, int(ctx.now * 1000))
         client, kind = api.client(ctx), event.provider_type
         if kind in CHECKOUT_TYPES:
             session_id = object_id(obj)
@@ -89,6 +95,11 @@ class StripeSource(SourceProvider):
             return Fetched(sub, f"stripe:subscription:{sub_id}", version)
         invoice_id = object_id(obj)
         invoice = client.request("GET", f"/v1/invoices/{invoice_id}").json()
+        if starts_subscription(kind, invoice):
+            # the first invoice paid: whether it started the subscription is the subscription's
+            # own state, read now
+            sub_id = object_id(invoice_subscription(invoice))
+            invoice["current_subscription"] = api.subscription(client, sub_id)
         return Fetched(invoice, f"stripe:invoice:{invoice_id}", version)
 
     def canonicalize(
@@ -96,7 +107,8 @@ class StripeSource(SourceProvider):
     ) -> dict[str, Any] | Verdict:
         assert fetched is not None
         base = {"source": event.source, "provider": self.name, "occurred_at": payload["created"]}
-        return canonical_event(event.provider_type, fetched.object, base)
+        previous = payload["data"].get("previous_attributes") or {}
+        return canonical_event(event.provider_type, fetched.object, base, previous)
 
 
 def _session_for(client: ApiClient, payment_intent: Any) -> dict[str, Any] | None:

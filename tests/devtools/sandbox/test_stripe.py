@@ -1,4 +1,5 @@
-"""The Stripe emulator: includable line items paged as Stripe pages them."""
+"""The Stripe emulator: includable line items paged as Stripe pages them, and subscriptions in
+Stripe's default flow (incomplete, then active when the first invoice is paid)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from flask.testing import FlaskClient
 
 from devtools.sandbox.app import create_sandbox_app
 from devtools.sandbox.state import SandboxState
+from pipeline.providers.stripe.source import SOURCE
+from schemas.contracts.base import check
 from tests.support.web import json_of
 
 AUTH = {"Authorization": "Bearer sk_test_sandbox"}
@@ -70,3 +73,30 @@ def test_an_ignored_expansion_answers_as_if_it_had_not_been_asked_for(
         client.get(f"/stripe/v1/checkout/sessions/{session_id}?expand[]=line_items", headers=AUTH)
     )
     assert "line_items" not in found
+
+
+def test_a_subscription_starts_incomplete_and_turns_active_when_its_first_invoice_is_paid(
+    client: FlaskClient,
+) -> None:
+    created = control(client, "subscriptions", {"email": "sub@example.com", "at": 1_760_000_000})
+    event = created["event"]
+    assert event["type"] == "customer.subscription.created" and event["created"] == 1_760_000_000
+    assert event["data"]["object"]["status"] == "incomplete"
+    invoice = json_of(client.get(f"/stripe/v1/invoices/{created['invoice']}", headers=AUTH))
+    assert (invoice["billing_reason"], invoice["status"]) == ("subscription_create", "open")
+    paid = control(client, f"subscriptions/{created['subscription']}/pay", {"at": 1_760_000_060})
+    events = paid["events"]
+    assert events["invoice.paid"]["data"]["object"]["status"] == "paid"
+    updated = events["customer.subscription.updated"]["data"]
+    assert updated["object"]["status"] == "active"
+    assert updated["previous_attributes"] == {"status": "incomplete"}
+    sub = json_of(
+        client.get(
+            f"/stripe/v1/subscriptions/{created['subscription']}?expand[]=customer", headers=AUTH
+        )
+    )
+    assert sub["status"] == "active" and sub["customer"]["email"] == "sub@example.com"
+    # every webhook it sends keeps the contract Stripe sources check
+    for sent in (event, *events.values()):
+        report = check(SOURCE.contracts[sent["type"]], sent)
+        assert (report.missing, report.invalid, report.unknown) == ([], [], [])
