@@ -167,6 +167,19 @@ def test_a_cart_longer_than_the_expanded_page_grants_every_course(live: Stack) -
     assert [c["status"] for c in pages] == [200]
 
 
+def test_two_products_of_one_course_enroll_once(live: Stack) -> None:
+    # Given a new student buying the monthly and the annual plan of the same course (101)
+    cart = [{"price": PRICE}, {"price": "price_course_annual"}]
+    purchase = control(live, "purchases", {"email": "kim@example.com", "items": cart})
+    send(live, purchase["event"])
+    settled(live, 1)
+    # Then they are enrolled in it once
+    assert effects(live, "thinkific") == {
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
+
+
 def test_a_refund_whose_session_comes_back_without_line_items_is_a_contract_dead_letter(
     live: Stack,
 ) -> None:
