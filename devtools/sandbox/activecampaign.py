@@ -1,4 +1,5 @@
-"""ActiveCampaign API v3, emulated: contact sync and lookup, list status, tags and contact tags.
+"""ActiveCampaign API v3, emulated: contact sync and lookup, list status and list memberships
+(`GET /contacts/{id}/contactLists`), tags and contact tags.
 
 As the v3 reference describes it (api-evangelist/activecampaign `openapi/activecampaign-{contacts,
 tags}-api-openapi.yml`): paths under `/api/3`, header `Api-Token`; validation errors 422
@@ -150,6 +151,55 @@ def update_list_status() -> Response:
             "id": f"{list_id}{contact_id}",
         },
     )
+
+
+@blueprint.get(f"{PREFIX}/contacts/<contact_id>/contactLists")
+def contact_lists(contact_id: str) -> Response:
+    contact = _store("contacts").get(contact_id)
+    if contact is None:
+        return error_response(404, f"No Result found for Subscriber with id {contact_id}")
+    with sandbox_state().lock:
+        memberships = [
+            (list_id, status)
+            for (member, list_id), status in _store("contact_lists").items()
+            if member == contact_id
+        ]
+    return jsonify(contactLists=[_membership(contact, lst, st) for lst, st in memberships])
+
+
+def _membership(contact: dict[str, Any], list_id: str, status: str) -> dict[str, Any]:
+    """A list membership field for field as retrieve-contact-list-memberships shows one."""
+    link_id = f"{list_id}{contact['id']}"
+    links = ("automation", "list", "contact", "form", "autosyncLog", "campaign")
+    return {
+        "contact": contact["id"],
+        "list": list_id,
+        "form": None,
+        "seriesid": "0",
+        "sdate": contact["cdate"],
+        "udate": contact["udate"],
+        "status": status,
+        "responder": "1",
+        "sync": "0",
+        "unsubreason": None,
+        "campaign": None,
+        "message": None,
+        "first_name": contact["firstName"],
+        "last_name": contact["lastName"],
+        "ip4Sub": "0",
+        "sourceid": "0",
+        "autosyncLog": None,
+        "ip4_last": "0",
+        "ip4Unsub": "0",
+        "created_timestamp": contact["cdate"][:19].replace("T", " "),
+        "updated_timestamp": contact["udate"][:19].replace("T", " "),
+        "created_by": None,
+        "updated_by": None,
+        "unsubscribeAutomation": None,
+        "links": {name: f"{PREFIX}/contactLists/{link_id}/{name}" for name in links},
+        "id": link_id,
+        "automation": None,
+    }
 
 
 def _tag_view(tag: dict[str, Any]) -> dict[str, Any]:

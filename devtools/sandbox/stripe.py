@@ -1,30 +1,41 @@
 """Stripe, emulated: the read endpoints our fetch uses, `/v1/events`, refunds, and the webhooks.
 
-Objects are built from Stripe's own published fixtures (stripe/openapi `fixtures3.json`, MIT,
-copied to `data/stripe_objects.json`) with realistic values filled in, so every object carries
-every field a real one does. Auth, errors and expansion follow docs.stripe.com/api: secret key as
-Basic user name or Bearer token, `{"error": {"type", "code", "message", "param"}}` bodies,
-`expand[]` (dotted paths up to four levels) and list objects with `has_more`.
+Auth, errors and expansion follow docs.stripe.com/api: secret key as Basic user name or Bearer
+token, `{"error": {"type", "code", "message", "param"}}` bodies, `expand[]` (dotted paths up to four
+levels) and list objects with `has_more`. A checkout session's `line_items` is includable: absent
+unless expanded, and then only its first page (10 items, Stripe's "first handful"); the whole list
+pages at `GET /v1/checkout/sessions/{id}/line_items` (`limit` 1 to 100, default 10,
+`starting_after`, `ending_before`; docs.stripe.com/api/checkout/sessions/line_items).
+The objects and events live in `_stripe_objects.py`, subscriptions in `_stripe_billing.py`.
+
+Control (`/_sandbox/stripe/…`): purchases (one line item, or `items`), async payments, refunds,
+disputes, subscriptions and their first payment (with `at`, a frozen clock as a Stripe test clock
+has), revoked keys, and expansions the API is told to ignore (to play an API that dropped one).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import json
 import time
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from devtools.sandbox.app import sandbox_state
-from devtools.sandbox.state import SandboxState
+from devtools.sandbox._stripe_billing import pay_first_invoice, subscribe
+from devtools.sandbox._stripe_objects import (
+    API_VERSION,
+    emit,
+    fixtures,
+    objects,
+    save,
+    state,
+    template,
+)
 
+__all__ = ["API_VERSION", "blueprint", "control", "error_response", "fixtures"]
 blueprint = Blueprint("sandbox_stripe", __name__)
 control = Blueprint("sandbox_stripe_control", __name__)
-API_VERSION = "2024-06-20"
 COLLECTIONS = {
     "checkout/sessions": "checkout.session",
     "charges": "charge",
@@ -45,19 +56,7 @@ EXPANDABLE = {
     "subscription": "subscription",
     "invoice": "invoice",
 }
-
-
-@cache
-def fixtures() -> dict[str, Any]:
-    text = resources.files("devtools.sandbox").joinpath("data/stripe_objects.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def template(kind: str, **overrides: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(fixtures()[kind])
-    obj.update(overrides)
-    return obj
+EXPANDED_PAGE = 10  # an expanded includable list holds its first page, as Stripe's does
 
 
 def error_response(status: int, message: str) -> Response:
@@ -71,15 +70,6 @@ def error_response(status: int, message: str) -> Response:
     if status >= 500 or status == 429:
         response.headers["Stripe-Should-Retry"] = "true"
     return response
-
-
-def _state() -> SandboxState:
-    return sandbox_state()
-
-
-def objects() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = _state().store("stripe", "objects")
-    return found
 
 
 @blueprint.before_request
@@ -96,7 +86,7 @@ def _authenticate() -> Response | None:
             "You did not provide an API key. You need to provide your API "
             "key in the Authorization header, using Bearer auth.",
         )
-    if not key.startswith(("sk_test_", "rk_test_")) or key in _state().store("stripe", "revoked"):
+    if not key.startswith(("sk_test_", "rk_test_")) or key in state().store("stripe", "revoked"):
         return error_response(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
     return None
 
@@ -136,6 +126,57 @@ def _expand_path(obj: Any, parts: list[str]) -> None:
     _expand_path(obj.get(head), rest)
 
 
+def _expansions() -> list[str]:
+    """The `expand[]` paths asked for, less those the sandbox was told to ignore."""
+    ignored = state().store("stripe", "ignored_expansions")
+    return [p for p in request.args.getlist("expand[]") if p not in ignored]
+
+
+def _shown(obj: dict[str, Any], paths: list[str], prefix: str = "") -> dict[str, Any]:
+    """An object as the API shows it: an includable list (a session's `line_items`) only when
+    expanded, and then only its first page."""
+    if obj.get("object") != "checkout.session" or "line_items" not in obj:
+        return obj
+    shown = {k: v for k, v in obj.items() if k != "line_items"}
+    if f"{prefix}line_items" in paths:
+        items = obj["line_items"]["data"]
+        shown["line_items"] = {
+            **obj["line_items"],
+            "data": items[:EXPANDED_PAGE],
+            "has_more": len(items) > EXPANDED_PAGE,
+        }
+    return shown
+
+
+@blueprint.get("/v1/checkout/sessions/<session_id>/line_items")
+def list_line_items(session_id: str) -> Response:
+    session = objects().get(session_id)
+    if session is None or session.get("object") != "checkout.session":
+        return _missing("checkout.session", session_id)
+    limit = request.args.get("limit", 10, type=int)
+    if not 1 <= limit <= 100:
+        return _invalid("limit", "This value must be greater than or equal to 1 and less than 100.")
+    items = session["line_items"]["data"]
+    ids = [item["id"] for item in items]
+    after, before = request.args.get("starting_after"), request.args.get("ending_before")
+    if after:
+        start = ids.index(after) + 1 if after in ids else len(ids)
+        page, more = items[start : start + limit], start + limit < len(items)
+    elif before:
+        end = ids.index(before) if before in ids else 0
+        page, more = items[max(0, end - limit) : end], end - limit > 0
+    else:
+        page, more = items[:limit], limit < len(items)
+    url = f"/v1/checkout/sessions/{session_id}/line_items"
+    return jsonify(_expand({"object": "list", "data": page, "has_more": more, "url": url}, []))
+
+
+def _invalid(param: str, message: str) -> Response:
+    response = jsonify(error={"type": "invalid_request_error", "message": message, "param": param})
+    response.status_code = 400
+    return response
+
+
 @blueprint.get("/v1/<path:collection>/<object_id>")
 def retrieve(collection: str, object_id: str) -> Response:
     kind = COLLECTIONS.get(collection)
@@ -144,14 +185,16 @@ def retrieve(collection: str, object_id: str) -> Response:
     obj = objects().get(object_id)
     if obj is None or obj.get("object") != kind:
         return _missing(kind, object_id)
-    return jsonify(_expand(obj, request.args.getlist("expand[]")))
+    paths = _expansions()
+    return jsonify(_expand(_shown(obj, paths), paths))
 
 
 @blueprint.get("/v1/checkout/sessions")
 def list_sessions() -> Response:
     wanted = request.args.get("payment_intent")
+    paths = _expansions()
     found = [
-        o
+        _shown(o, paths, prefix="data.")
         for o in objects().values()
         if o.get("object") == "checkout.session"
         and (wanted is None or o.get("payment_intent") == wanted)
@@ -162,13 +205,13 @@ def list_sessions() -> Response:
         "has_more": False,
         "data": sorted(found, key=lambda o: -o["created"])[: int(request.args.get("limit", 10))],
     }
-    return jsonify(_expand(page, request.args.getlist("expand[]")))
+    return jsonify(_expand(page, paths))
 
 
 @blueprint.get("/v1/events")
 def list_events() -> Response:
     events = sorted(
-        _state().store("stripe", "events").values(), key=lambda e: (-e["created"], e["id"])
+        state().store("stripe", "events").values(), key=lambda e: (-e["created"], e["id"])
     )
     created_gte = request.args.get("created[gte]", type=int)
     if created_gte is not None:
@@ -188,7 +231,7 @@ def list_events() -> Response:
 @blueprint.post("/v1/refunds")
 def create_refund() -> Response:
     key = request.headers.get("Idempotency-Key")
-    remembered = _state().idempotency.get(("stripe", key)) if key else None
+    remembered = state().idempotency.get(("stripe", key)) if key else None
     if remembered is not None:
         return _replayed(remembered)
     charge = objects().get(request.form.get("charge", ""))
@@ -197,7 +240,7 @@ def create_refund() -> Response:
     event = refund_charge(charge["id"])
     refund = objects()[event["data"]["object"]["refunds"]["data"][0]["id"]]
     if key:
-        _state().idempotency[("stripe", key)] = (200, refund)
+        state().idempotency[("stripe", key)] = (200, refund)
     return jsonify(refund)
 
 
@@ -211,53 +254,28 @@ def _replayed(remembered: tuple[int, Any]) -> Response:
 # -- what a real customer and a real Stripe would do: the sandbox's control helpers ----------
 
 
-def _save(obj: dict[str, Any]) -> dict[str, Any]:
-    objects()[obj["id"]] = obj
-    return obj
-
-
-def emit(
-    event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    state = _state()
-    data: dict[str, Any] = {"object": copy.deepcopy(obj)}
-    if previous:
-        data["previous_attributes"] = previous
-    event = template(
-        "event",
-        id=state.new_id("evt"),
-        api_version=API_VERSION,
-        created=int(time.time()),
-        data=data,
-        livemode=False,
-        pending_webhooks=1,
-        type=event_type,
-        request={"id": state.new_id("req"), "idempotency_key": None},
-    )
-    state.store("stripe", "events")[event["id"]] = event
-    return event
-
-
 def purchase(spec: dict[str, Any]) -> dict[str, Any]:
-    """A completed checkout: customer, payment intent, charge, session with its line items."""
-    state, now = _state(), int(time.time())
-    email, price_id = spec["email"], spec.get("price", "price_1PgafmB7WZ01zgkW6dKueIc5")
-    amount, currency = int(spec.get("amount", 4900)), spec.get("currency", "usd")
+    """A completed checkout: customer, payment intent, charge, session with its line items (one
+    for `price`, or one per entry of `items`: `{"price", "amount", "name"}`)."""
+    sandbox, now = state(), int(time.time())
+    email, currency = spec["email"], spec.get("currency", "usd")
+    items = [_line_item(entry, currency, now) for entry in _item_specs(spec)]
+    amount = sum(item["amount_total"] for item in items)
     paid = spec.get("payment_status", "paid") == "paid"
-    customer = _save(
+    customer = save(
         template(
             "customer",
-            id=state.new_id("cus"),
+            id=sandbox.new_id("cus"),
             email=email,
             name=spec.get("name"),
             created=now,
             discount=None,
         )
     )
-    charge = _save(
+    charge = save(
         template(
             "charge",
-            id=state.new_id("ch"),
+            id=sandbox.new_id("ch"),
             amount=amount,
             amount_captured=amount if paid else 0,
             captured=paid,
@@ -275,10 +293,10 @@ def purchase(spec: dict[str, Any]) -> dict[str, Any]:
             refunds={"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"},
         )
     )
-    intent = _save(
+    intent = save(
         template(
             "payment_intent",
-            id=state.new_id("pi"),
+            id=sandbox.new_id("pi"),
             amount=amount,
             amount_received=amount if paid else 0,
             currency=currency,
@@ -292,29 +310,8 @@ def purchase(spec: dict[str, Any]) -> dict[str, Any]:
         )
     )
     charge["payment_intent"] = intent["id"]
-    session_id = str(state.new_id("cs_test")).replace("cs_test_", "cs_test_a1")
-    price = template(
-        "price",
-        id=price_id,
-        unit_amount=amount,
-        currency=currency,
-        type="one_time",
-        recurring=None,
-        created=now,
-    )
-    item = {
-        "id": state.new_id("li"),
-        "object": "item",
-        "amount_discount": 0,
-        "amount_subtotal": amount,
-        "amount_tax": 0,
-        "amount_total": amount,
-        "currency": currency,
-        "description": spec.get("product_name", "Creator Course"),
-        "price": price,
-        "quantity": 1,
-    }
-    session = _save(
+    session_id = str(sandbox.new_id("cs_test")).replace("cs_test_", "cs_test_a1")
+    session = save(
         template(
             "checkout.session",
             id=session_id,
@@ -335,7 +332,7 @@ def purchase(spec: dict[str, Any]) -> dict[str, Any]:
             mode="payment",
             line_items={
                 "object": "list",
-                "data": [item],
+                "data": items,
                 "has_more": False,
                 "url": f"/v1/checkout/sessions/{session_id}/line_items",
             },
@@ -345,18 +342,55 @@ def purchase(spec: dict[str, Any]) -> dict[str, Any]:
     return {"session": session["id"], "charge": charge["id"], "event": event}
 
 
+def _item_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    if spec.get("items"):
+        return list(spec["items"])
+    return [
+        {
+            "price": spec.get("price", "price_1PgafmB7WZ01zgkW6dKueIc5"),
+            "amount": spec.get("amount", 4900),
+            "name": spec.get("product_name", "Creator Course"),
+        }
+    ]
+
+
+def _line_item(entry: dict[str, Any], currency: str, now: int) -> dict[str, Any]:
+    amount = int(entry.get("amount", 4900))
+    price = template(
+        "price",
+        id=entry["price"],
+        unit_amount=amount,
+        currency=currency,
+        type="one_time",
+        recurring=None,
+        created=now,
+    )
+    return {
+        "id": state().new_id("li"),
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": currency,
+        "description": entry.get("name", "Creator Course"),
+        "price": price,
+        "quantity": 1,
+    }
+
+
 def _without_line_items(session: dict[str, Any]) -> dict[str, Any]:
     # line_items is includable: never in a webhook, only when expanded
     return {k: v for k, v in session.items() if k != "line_items"}
 
 
 def refund_charge(charge_id: str) -> dict[str, Any]:
-    state = _state()
+    sandbox = state()
     charge = objects()[charge_id]
-    refund = _save(
+    refund = save(
         template(
             "refund",
-            id=state.new_id("re"),
+            id=sandbox.new_id("re"),
             amount=charge["amount"],
             charge=charge_id,
             payment_intent=charge.get("payment_intent"),
@@ -393,12 +427,12 @@ def settle_async(session_id: str, succeeded: bool) -> dict[str, Any]:
 
 
 def open_dispute(charge_id: str) -> dict[str, Any]:
-    state = _state()
+    sandbox = state()
     charge = objects()[charge_id]
-    dispute = _save(
+    dispute = save(
         template(
             "dispute",
-            id=state.new_id("dp"),
+            id=sandbox.new_id("dp"),
             amount=charge["amount"],
             charge=charge_id,
             payment_intent=charge.get("payment_intent"),
@@ -442,5 +476,30 @@ def control_async(session_id: str, outcome: str) -> Response:
 
 @control.post("/keys/<key>/revoke")
 def control_revoke(key: str) -> Response:
-    _state().store("stripe", "revoked")[key] = True
+    state().store("stripe", "revoked")[key] = True
     return jsonify(status="revoked")
+
+
+@control.post("/subscriptions")
+def control_subscribe() -> Response:
+    spec: dict[str, Any] = request.get_json(force=True) or {}
+    if not isinstance(spec.get("email"), str):
+        abort(400)
+    return jsonify(subscribe(spec, int(spec.get("at") or time.time())))
+
+
+@control.post("/subscriptions/<sub_id>/pay")
+def control_pay(sub_id: str) -> Response:
+    found = objects().get(sub_id)
+    if found is None or found.get("object") != "subscription":
+        abort(404)
+    spec: dict[str, Any] = request.get_json(silent=True) or {}
+    return jsonify(events=pay_first_invoice(sub_id, int(spec.get("at") or time.time())))
+
+
+@control.post("/expansions/ignore")
+def control_ignore_expansions() -> Response:
+    """From now on the API answers as if these `expand[]` paths had not been asked for."""
+    paths = (request.get_json(force=True) or {}).get("paths") or []
+    state().store("stripe", "ignored_expansions").update(dict.fromkeys(paths, True))
+    return jsonify(ignored=sorted(state().store("stripe", "ignored_expansions")))

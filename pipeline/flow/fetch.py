@@ -42,6 +42,10 @@ CLAIM_OBJECT_VERSION = text(
     RETURNING event_id
     """
 )
+# a verdict acts on nothing, so it claims no version; it only asks whether it is stale
+NEWER_STATE_PROCESSED = text(
+    "SELECT 1 FROM object_versions WHERE object_key = :key AND version > :version"
+)
 # verified -> processed with the canonical event and the fetched object, and the step, at once
 PROCESS_EVENT = text(
     """
@@ -85,7 +89,8 @@ def settle(
     """One transaction: the ordering guard, then a verdict, or the canonical event, the contact
     and the deliveries; published after it commits."""
     with rt.engine.begin() as connection:
-        if fetched is not None and not _newest_state(connection, event, fetched):
+        acts = not isinstance(result, Verdict)
+        if fetched is not None and not _newest_state(connection, event, fetched, claim=acts):
             result = Verdict("ignore", "superseded_by_newer_state")
         if isinstance(result, Verdict):
             return apply_verdict(
@@ -148,10 +153,17 @@ def _process(
     return plan_deliveries(connection, rt.config, event, document)
 
 
-def _newest_state(connection: Connection, event: StoredEvent, fetched: Fetched) -> bool:
-    """The ordering guard: False when a newer state of this object was already processed."""
-    row = connection.execute(
-        CLAIM_OBJECT_VERSION,
-        {"key": fetched.object_key, "version": fetched.version, "event_id": event.id},
-    ).first()
-    return row is not None
+def _newest_state(
+    connection: Connection, event: StoredEvent, fetched: Fetched, *, claim: bool
+) -> bool:
+    """The ordering guard: False when a newer state of this object was already processed.
+
+    Only an event that acts (a canonical event) claims the object's version. One that decided
+    nothing (a verdict: waiting, ignored) is not a state anyone acted on, so it must not make an
+    older event that does act stale: a subscription's `updated` ignored for a metadata change
+    must not drop the `created` that starts it.
+    """
+    params = {"key": fetched.object_key, "version": fetched.version, "event_id": event.id}
+    if not claim:
+        return connection.execute(NEWER_STATE_PROCESSED, params).first() is None
+    return connection.execute(CLAIM_OBJECT_VERSION, params).first() is not None

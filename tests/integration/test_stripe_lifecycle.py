@@ -1,15 +1,19 @@
-"""A purchase's whole life through real workers: async payment, refund, dispute, out-of-order."""
+"""A purchase's whole life through real workers: async payment, refund, dispute, out-of-order,
+carts longer than a page, and subscriptions started in Stripe's default flow in any order."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from typing import Any
 
+import pytest
 import requests
 
 from devtools import simulate
 from devtools.sandbox.state import Fault
-from tests.support.db import counts, rows
+from tests.support.db import counts, rows, scalar
 from tests.support.stack import Stack
 from tests.support.stripe_events import SECRET
 from tests.support.waiting import wait_until
@@ -179,3 +183,98 @@ def test_a_product_missing_from_the_config_is_a_configuration_dead_letter(live: 
         "SELECT action, count(*) FROM deliveries WHERE status = 'delivered' GROUP BY 1",
     )
     assert delivered == {"email.subscribe": 1, "analytics.track": 1}
+
+
+def test_a_cart_longer_than_the_expanded_page_grants_every_course(live: Stack) -> None:
+    # Given a checkout of twelve courses: Stripe expands only the first ten line items
+    cart = [{"price": f"price_cart_course_{n:02d}", "amount": 1000} for n in range(1, 13)]
+    purchase = control(live, "purchases", {"email": "jo@example.com", "items": cart})
+    # When its webhook is processed
+    send(live, purchase["event"])
+    settled(live, 1)
+    # Then all twelve are granted, the last two read from the line items' second page
+    enrolled = live.sandbox_state.store("thinkific", "enrollments").values()
+    assert sorted(e["course_id"] for e in enrolled) == list(range(301, 313))
+    pages = [c for c in live.sandbox_state.calls_as_dicts("stripe") if "line_items" in c["path"]]
+    assert [c["status"] for c in pages] == [200]
+
+
+def test_two_products_of_one_course_enroll_once(live: Stack) -> None:
+    # Given a new student buying the monthly and the annual plan of the same course (101)
+    cart = [{"price": PRICE}, {"price": "price_course_annual"}]
+    purchase = control(live, "purchases", {"email": "kim@example.com", "items": cart})
+    send(live, purchase["event"])
+    settled(live, 1)
+    # Then they are enrolled in it once
+    assert effects(live, "thinkific") == {
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
+
+
+def test_a_refund_whose_session_comes_back_without_line_items_is_a_contract_dead_letter(
+    live: Stack,
+) -> None:
+    # Given a purchase granted, and a Stripe that stops honouring the line items' expansion
+    purchase = control(live, "purchases", {"email": "lou@example.com", "price": PRICE})
+    send(live, purchase["event"])
+    settled(live, 1)
+    control(live, "expansions/ignore", {"paths": ["data.line_items"]})
+    # When the refund arrives
+    send(live, control(live, f"charges/{purchase['charge']}/refund")["event"])
+    settled(live, 2)
+    # Then it is dead-lettered as a contract failure and alerted, never "nothing to revoke"
+    assert statuses(live)["charge.refunded"] == "failed:missing_expansion"
+    dead = rows(live.runtime.engine, "SELECT step, failure_class, reason FROM dead_letters")
+    assert dead == [{"step": "fetch", "failure_class": "contract", "reason": "missing_expansion"}]
+    assert counts(live.runtime.engine, "SELECT kind, count(*) FROM alerts GROUP BY 1") == {
+        "dead_letter": 1
+    }
+    unenrolls = "SELECT count(*) FROM deliveries WHERE action = 'courses.unenroll'"
+    assert scalar(live.runtime.engine, unenrolls) == 0
+
+
+SUBSCRIPTION_EVENTS = (
+    "customer.subscription.created",
+    "invoice.paid",
+    "customer.subscription.updated",
+)
+
+
+ORDERS = list(itertools.permutations(SUBSCRIPTION_EVENTS))
+
+
+@pytest.mark.parametrize(
+    "order", ORDERS, ids=[",".join(k.split(".")[-1] for k in o) for o in ORDERS]
+)
+def test_a_subscription_in_stripes_default_flow_starts_once_in_any_order(
+    live: Stack, order: tuple[str, ...]
+) -> None:
+    # Given a subscription created incomplete a minute before its first invoice is paid
+    now = int(time.time())
+    created = control(
+        live, "subscriptions", {"email": "mo@example.com", "price": PRICE, "at": now - 120}
+    )
+    events = {"customer.subscription.created": created["event"]}
+    # When Stripe delivers its three events in this order, each one processed before the next;
+    # the payment happens just before the first event it causes is delivered
+    for number, kind in enumerate(order, start=1):
+        if kind not in events:
+            paid = control(live, f"subscriptions/{created['subscription']}/pay", {"at": now - 60})
+            events.update(paid["events"])
+        assert send(live, events[kind]) == 202
+        settled(live, number)
+    # Then it started exactly once, from whichever event first saw it active
+    started = counts(
+        live.runtime.engine,
+        "SELECT d.action, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id "
+        "WHERE e.canonical_type = 'subscription.started' AND d.status = 'delivered' GROUP BY 1",
+    )
+    assert started == {"courses.enroll": 1, "analytics.track": 1}
+    assert effects(live, "thinkific") == {
+        "effects": {"user.created": 1, "enrollment.created": 1},
+        "duplicates": {},
+    }
+    # and no event was dropped as superseded by one of another type
+    reasons = rows(live.runtime.engine, "SELECT provider_type, status, reason FROM events")
+    assert not [r for r in reasons if r["reason"] == "superseded_by_newer_state"], reasons

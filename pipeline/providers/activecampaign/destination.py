@@ -9,9 +9,14 @@ url, /authentication, /rate-limits as quoted there):
 - 5 requests per second per account, shared by every key; the test fragment sets
   `rate_limit = "4/s"`, `burst = 1` (a token bucket allows `burst + rate` in any one second);
 - `POST /contact/sync {"contact": {"email", "firstName", "lastName"}}` creates or updates by
-  address (201 or 200 [U: codes]); it subscribes to nothing, so `subscribe` also sets the contact's
-  status on `list_id` to 1 (`POST /contactLists`, status "1" subscribe, "2" unsubscribe),
-  unless `subscribe_to_list = false`;
+  address (201 or 200 [U: codes]); it subscribes to nothing, so `subscribe` also puts the contact
+  on `list_id` (`POST /contactLists`, status "1" subscribe, "2" unsubscribe), unless
+  `subscribe_to_list = false`. Setting "1" re-subscribes someone who unsubscribed ("WARNING: If
+  you change a status from unsubscribed to active, you can re-subscribe a contact to a list from
+  which they had manually unsubscribed", update-list-status-for-contact), so, as Mailchimp's
+  `status_if_new`: a contact created now, or not on the list, is subscribed; one already on it
+  keeps its status (`GET /contacts/{id}/contactLists`: "1" active, "2" unsubscribed; "0"
+  unconfirmed and "3" bounced as integrators report them [U]). Only the person opts back in;
 - tags by name: `GET /tags?search=` matches "contains", so the exact name is picked from the
   results (ordered by `orders[search]=weight`: exact matches first); `POST /tags {"tag": {"tag",
   "tagType": "contact"}}` creates one; ids are cached in Redis. Whether `POST /contactTags` refuses
@@ -36,6 +41,7 @@ from pipeline.providers.shared.products import tags_for
 
 API_PATH = "/api/3"
 SUBSCRIBED, UNSUBSCRIBED = "1", "2"
+STATUS_NAMES = {"0": "unconfirmed", "1": "subscribed", "2": "unsubscribed", "3": "bounced"}
 
 
 class ActiveCampaignOptions(StrictOptions):
@@ -69,6 +75,14 @@ class ActiveCampaignApi:
         found = self.client.request("GET", "/contacts", params={"email": email}).json()
         contacts = found.get("contacts") or []
         return dict(contacts[0]) if contacts else None
+
+    def membership(self, contact_id: str, list_id: str) -> str | None:
+        """The contact's status on the list, or None when it is not on it."""
+        found = self.client.request("GET", f"/contacts/{contact_id}/contactLists").json()
+        for membership in found.get("contactLists") or []:
+            if str(membership.get("list")) == list_id:
+                return str(membership.get("status"))
+        return None
 
     def list_status(self, contact_id: str, list_id: str, status: str) -> None:
         body = {"contactList": {"list": list_id, "contact": contact_id, "status": status}}
@@ -143,12 +157,23 @@ class ActiveCampaignDestination(DestinationProvider):
         contact_id = str(contact["id"])
         result: dict[str, Any] = {"contact": contact_id, "created": created}
         if delivery.verb == "subscribe" and options["subscribe_to_list"]:
-            api.list_status(contact_id, options["list_id"], SUBSCRIBED)
-            result["list"] = options["list_id"]
+            result.update(_join_list(api, contact_id, options["list_id"], created))
         result["tags"] = _tag(
             api, contact_id, tags_for(ctx.config, ctx.destination, event), created
         )
         return result
+
+
+def _join_list(
+    api: ActiveCampaignApi, contact_id: str, list_id: str, created: bool
+) -> dict[str, Any]:
+    """Subscribed if new to the list; otherwise the status the person chose stays."""
+    status = None if created else api.membership(contact_id, list_id)
+    if status is None:
+        api.list_status(contact_id, list_id, SUBSCRIBED)
+        return {"list": list_id, "list_status": "subscribed"}
+    # subscribed already, or opted out (unsubscribed, unconfirmed, bounced): not ours to undo
+    return {"list": list_id, "list_status": STATUS_NAMES.get(status, status), "kept": True}
 
 
 def _tag(api: ActiveCampaignApi, contact_id: str, tags: list[str], created: bool) -> dict[str, str]:

@@ -21,10 +21,12 @@ koshilife/calendly-api-ruby-client `test/testdata/scheduled_event_invitee_301.js
   names two different invitees, so it is two events.
   Types we do not map (no-shows, routing forms, event types) have no lane: stored, ignored.
 - Mapping: invitee.created -> booking.created, or booking.rescheduled when the re-read invitee has
-  `old_invitee`; invitee.canceled -> booking.canceled unless `rescheduled`. The booking is the
-  invitee (`calendly:<invitee uuid>`); times come from its scheduled event, the zone from the
-  invitee's `timezone`; the contact links `calendly_invitee` to the invitee uuid (stable whatever
-  the api_base, unlike the URI).
+  `old_invitee`, unless the re-read invitee's `status` is already `canceled` (get-event-invitee:
+  `active` or `canceled`): then it is ignored (`canceled_before_processing`), the cancellation's
+  own webhook being the booking's last word; invitee.canceled -> booking.canceled unless
+  `rescheduled`. The booking is the invitee (`calendly:<invitee uuid>`); times come from its
+  scheduled event, the zone from the invitee's `timezone`; the contact links `calendly_invitee`
+  to the invitee uuid (stable whatever the api_base, unlike the URI).
 - Ordering guard: the invitee's `updated_at` (ms) under `calendly:invitee:<uuid>`.
 - Retries of Calendly's own deliveries, and whether a retry is re-signed with a new `t`, are not
   documented beyond "exponential" [U]: identity never depends on the signature header.
@@ -161,6 +163,9 @@ class CalendlySource(BookingSource):
                 # the old half of a reschedule: the new invitee's invitee.created carries it
                 return Verdict("ignore", "canceled_by_reschedule")
             canonical_type = "booking.canceled"
+        elif invitee.get("status") == "canceled":
+            # canceled before we got to it: the invitee.canceled says so; nothing was booked
+            return Verdict("ignore", "canceled_before_processing")
         elif invitee.get("old_invitee"):
             canonical_type = "booking.rescheduled"
         else:

@@ -30,13 +30,17 @@ def mapped_products(config: Config, event: dict[str, Any]) -> list[Product]:
 
 
 def course_ids(config: Config, event: dict[str, Any]) -> list[str]:
-    """Courses the purchased products grant; an unmapped product is a configuration error."""
-    return [str(m.course_id) for m in mapped_products(config, event) if m.course_id is not None]
+    """Courses the purchased products grant, each once, in the products' order; an unmapped
+    product is a configuration error. Two products of one course (a monthly and an annual plan)
+    grant it once: a platform enrolling a new user does not look before creating."""
+    found = [str(m.course_id) for m in mapped_products(config, event) if m.course_id is not None]
+    return list(dict.fromkeys(found))
 
 
 def offer_ids(config: Config, event: dict[str, Any]) -> list[str]:
-    """Kajabi offers the purchased products grant; an unmapped product is a configuration error."""
-    return [m.offer_id for m in mapped_products(config, event) if m.offer_id]
+    """Kajabi offers the purchased products grant, each once, in the products' order; an
+    unmapped product is a configuration error."""
+    return list(dict.fromkeys(m.offer_id for m in mapped_products(config, event) if m.offer_id))
 
 
 def tags_for(config: Config, destination: DestinationConfig, event: dict[str, Any]) -> list[str]:

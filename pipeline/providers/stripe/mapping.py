@@ -1,14 +1,25 @@
 """Stripe's fetched checkout sessions, charges, disputes, subscriptions and invoices as canonical
 events (see `source.py`). Product keys are the line items' price ids; amounts stay in Stripe's
-minor units, currencies lower-cased.
+minor units, currencies lower-cased. A session's line items must be complete (api.py pages them):
+a missing or partial list is a contract error, never "nothing bought".
+
+Subscriptions in Stripe's default flow (`payment_behavior=default_incomplete`,
+docs.stripe.com/api/subscriptions/create) start `incomplete`; paying the first invoice makes them
+`active`, with `invoice.paid` (`billing_reason: subscription_create`) and
+`customer.subscription.updated` (`previous_attributes.status`), in any order
+(docs.stripe.com/billing/subscriptions/webhooks). `subscription.started` comes from whichever of
+`created`, a status-changing `updated` or that first `invoice.paid` sees the subscription active
+or trialing; its key is one per subscription (`stripe:<sub id>:subscription.started`), so the
+others plan nothing again.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from pipeline.errors import ContractError, PermanentError
+from pipeline.errors import ContractError
 from pipeline.providers.base import Verdict
 from pipeline.providers.shared import shape
 
@@ -24,6 +35,9 @@ SUBSCRIPTION_TYPES = (
     "customer.subscription.deleted",
 )
 CANCELED_STATES = ("canceled", "unpaid", "incomplete_expired")
+# docs.stripe.com/billing/subscriptions/overview: "safe to provision your product"
+STARTED_STATES = ("active", "trialing")
+CREATED = "customer.subscription.created"
 
 
 def object_id(value: Any) -> str:
@@ -35,9 +49,13 @@ def object_id(value: Any) -> str:
 
 
 def canonical_event(
-    kind: str, obj: dict[str, Any], base: dict[str, Any]
+    kind: str,
+    obj: dict[str, Any],
+    base: dict[str, Any],
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | Verdict:
-    """The fetched object of a `kind` event as its canonical event, or why there is none."""
+    """The fetched object of a `kind` event as its canonical event, or why there is none;
+    `previous` is the webhook's `data.previous_attributes`."""
     if kind in CHECKOUT_TYPES:
         return _checkout(kind, obj, base)
     if kind == "charge.refunded":
@@ -45,14 +63,36 @@ def canonical_event(
     if kind == "charge.dispute.created":
         return _dispute(obj, base)
     if kind in SUBSCRIPTION_TYPES:
-        return _subscription(kind, obj, base)
+        return _subscription(kind, obj, base, previous or {})
     return _invoice(kind, obj, base)
 
 
-def _items(session: dict[str, Any] | None) -> list[dict[str, Any]]:
-    line_items = ((session or {}).get("line_items") or {}).get("data") or []
+def invoice_subscription(invoice: dict[str, Any]) -> Any:
+    """The invoice's subscription: `subscription` before API 2025-03-31, then under `parent`."""
+    return invoice.get("subscription") or (
+        ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    )
+
+
+def starts_subscription(kind: str, invoice: dict[str, Any]) -> bool:
+    """The first invoice of a subscription, paid: the subscription may start with it."""
+    return (
+        kind == "invoice.paid"
+        and invoice.get("billing_reason") == "subscription_create"
+        and bool(invoice_subscription(invoice))
+    )
+
+
+def _items(session: dict[str, Any]) -> list[dict[str, Any]]:
+    line_items = session.get("line_items")
+    if not isinstance(line_items, dict) or line_items.get("has_more"):
+        # what was bought is unknown: acting on part of it would grant (or revoke) too little
+        raise ContractError(
+            "the checkout session's line items are missing or incomplete",
+            reason="incomplete_line_items",
+        )
     items = []
-    for line in line_items:
+    for line in line_items.get("data") or []:
         price = line.get("price") or {}
         if not price.get("id"):
             raise ContractError(
@@ -152,7 +192,9 @@ def _dispute(dispute: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | 
 
 def _subscription_contact(customer: Any) -> dict[str, Any]:
     if not isinstance(customer, dict):
-        raise PermanentError("the subscription's customer was not expanded", reason="no_customer")
+        raise ContractError(
+            "the subscription's customer was not expanded", reason="missing_expansion"
+        )
     return shape.contact(
         customer.get("email"),
         name=customer.get("name"),
@@ -160,16 +202,27 @@ def _subscription_contact(customer: Any) -> dict[str, Any]:
     )
 
 
-def _subscription(kind: str, sub: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
+def _subscription(
+    kind: str, sub: dict[str, Any], base: dict[str, Any], previous: Mapping[str, Any]
+) -> dict[str, Any] | Verdict:
     status = sub["status"]
-    if kind == "customer.subscription.created":
-        if status not in ("active", "trialing"):
-            return Verdict("wait", "subscription_not_active")
-        canonical_type = "subscription.started"
-    elif status in CANCELED_STATES:
-        canonical_type = "subscription.canceled"
-    else:
+    if kind != CREATED and status in CANCELED_STATES:
+        return _subscription_event("subscription.canceled", sub, base)
+    if status in STARTED_STATES and (kind == CREATED or "status" in previous):
+        # created live, or changed status into live (the first payment, a trial's end): started,
+        # once per subscription whichever event says so first
+        return _subscription_event("subscription.started", sub, base)
+    if kind == CREATED:
+        # incomplete until the first invoice is paid; that invoice or the update says when
+        return Verdict("wait", "subscription_not_active")
+    if status in STARTED_STATES:
         return Verdict("ignore", "subscription_still_active")
+    return Verdict("ignore", "subscription_not_active")
+
+
+def _subscription_event(
+    canonical_type: str, sub: dict[str, Any], base: dict[str, Any]
+) -> dict[str, Any]:
     items = [
         {"product": (item.get("price") or {}).get("id", ""), "quantity": item.get("quantity") or 1}
         for item in ((sub.get("items") or {}).get("data") or [])
@@ -179,22 +232,23 @@ def _subscription(kind: str, sub: dict[str, Any], base: dict[str, Any]) -> dict[
         key=f"stripe:{sub['id']}:{canonical_type}",
         **base,
         contact=_subscription_contact(sub.get("customer")),
-        subscription={"id": sub["id"], "status": status, "items": items},
+        subscription={"id": sub["id"], "status": sub["status"], "items": items},
     )
 
 
 def _invoice(kind: str, invoice: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
-    subscription = invoice.get("subscription") or (
-        ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-    )
+    subscription = invoice_subscription(invoice)
     if not subscription:
         return Verdict("ignore", "not_a_subscription_invoice")
+    if starts_subscription(kind, invoice):
+        return _first_payment(invoice, base)
     if kind == "invoice.payment_failed":
         canonical_type = "subscription.payment_failed"
     elif invoice.get("billing_reason") == "subscription_cycle":
         canonical_type = "subscription.renewed"
     else:
-        return Verdict("ignore", "first_invoice_covered_by_subscription_created")
+        # a proration or a manual invoice: neither a start nor a renewal
+        return Verdict("ignore", "invoice_neither_first_nor_renewal")
     customer = invoice.get("customer")
     return shape.event(
         canonical_type,
@@ -207,3 +261,15 @@ def _invoice(kind: str, invoice: dict[str, Any], base: dict[str, Any]) -> dict[s
         ),
         subscription={"id": object_id(subscription), "status": invoice.get("status") or "open"},
     )
+
+
+def _first_payment(invoice: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | Verdict:
+    """The first invoice paid starts the subscription if it is live now (read by the source)."""
+    sub = invoice.get("current_subscription")
+    if not isinstance(sub, dict):
+        raise ContractError(
+            "the first invoice was fetched without its subscription", reason="missing_expansion"
+        )
+    if sub["status"] not in STARTED_STATES:
+        return Verdict("ignore", "subscription_not_active")
+    return _subscription_event("subscription.started", sub, base)

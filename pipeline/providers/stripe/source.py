@@ -1,8 +1,11 @@
-"""Stripe as a source: signed webhooks in, the full object fetched, canonical events out (mapping.py).
+"""Stripe as a source: signed webhooks in, the full object fetched (api.py), canonical events out
+(mapping.py).
 
-API facts (docs.stripe.com/api, stripe-python): secret key as HTTP Basic username; GET objects at
-`/v1/<collection>/<id>` with `expand[]`; checkout line items only when expanded. The webhook is a
-pointer: we always re-read the object, so an out-of-order or stale event acts on current state.
+The webhook is a pointer: we always re-read the object, so an out-of-order or stale event acts on
+current state. Stripe does not deliver events in order (docs.stripe.com/webhooks#event-ordering),
+so the ordering guard versions an object by when we read it, not by the webhook's `created`: what
+we read is the current state, so an event delivered late is never stale; only a read that settles
+after a newer read of the same object is.
 """
 
 from __future__ import annotations
@@ -16,34 +19,24 @@ from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
 from pipeline.providers.shared.identity import required_text
 from pipeline.providers.shared.options import StrictOptions
+from pipeline.providers.stripe import api
 from pipeline.providers.stripe.mapping import (
     CHECKOUT_TYPES,
     SUBSCRIPTION_TYPES,
     canonical_event,
+    invoice_subscription,
     object_id,
+    starts_subscription,
 )
 from pipeline.signatures.timestamped_hmac import TimestampedHmac
 from schemas.contracts.stripe import CONTRACTS, VERSIONS
 
-DEFAULT_API_BASE = "https://api.stripe.com"
+DEFAULT_API_BASE = api.DEFAULT_API_BASE
 
 
 class StripeOptions(StrictOptions):
     api_key = fields.Str(required=True)
     api_version = fields.Str(load_default=None)
-
-
-def api(ctx: SourceContext) -> ApiClient:
-    headers = {}
-    if ctx.source.options.get("api_version"):
-        headers["Stripe-Version"] = ctx.source.options["api_version"]
-    return ApiClient(
-        provider="stripe",
-        base_url=ctx.source.api_base or DEFAULT_API_BASE,
-        session=ctx.http,
-        auth=(ctx.source.options["api_key"], ""),
-        headers=headers,
-    )
 
 
 class StripeSource(SourceProvider):
@@ -79,15 +72,12 @@ class StripeSource(SourceProvider):
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched:
         obj = payload["data"]["object"]
-        version = int(payload["created"]) * 1000
-        client = api(ctx)
-        kind = event.provider_type
+        # when the state was read (see the module's docstring); never before the event itself
+        version = max(int(payload["created"]) * 1000, int(ctx.now * 1000))
+        client, kind = api.client(ctx), event.provider_type
         if kind in CHECKOUT_TYPES:
             session_id = object_id(obj)
-            params = [("expand[]", "line_items"), ("expand[]", "payment_intent.latest_charge")]
-            found = client.request(
-                "GET", f"/v1/checkout/sessions/{session_id}", params=params
-            ).json()
+            found = api.checkout_session(client, session_id)
             return Fetched(found, f"stripe:checkout.session:{session_id}", version)
         if kind == "charge.refunded":
             charge_id = object_id(obj)
@@ -101,11 +91,15 @@ class StripeSource(SourceProvider):
             return Fetched(dispute, f"stripe:dispute:{dispute_id}", version)
         if kind in SUBSCRIPTION_TYPES:
             sub_id = object_id(obj)
-            params = [("expand[]", "customer")]
-            sub = client.request("GET", f"/v1/subscriptions/{sub_id}", params=params).json()
+            sub = api.subscription(client, sub_id)
             return Fetched(sub, f"stripe:subscription:{sub_id}", version)
         invoice_id = object_id(obj)
         invoice = client.request("GET", f"/v1/invoices/{invoice_id}").json()
+        if starts_subscription(kind, invoice):
+            # the first invoice paid: whether it started the subscription is the subscription's
+            # own state, read now
+            sub_id = object_id(invoice_subscription(invoice))
+            invoice["current_subscription"] = api.subscription(client, sub_id)
         return Fetched(invoice, f"stripe:invoice:{invoice_id}", version)
 
     def canonicalize(
@@ -113,17 +107,12 @@ class StripeSource(SourceProvider):
     ) -> dict[str, Any] | Verdict:
         assert fetched is not None
         base = {"source": event.source, "provider": self.name, "occurred_at": payload["created"]}
-        return canonical_event(event.provider_type, fetched.object, base)
+        previous = payload["data"].get("previous_attributes") or {}
+        return canonical_event(event.provider_type, fetched.object, base, previous)
 
 
 def _session_for(client: ApiClient, payment_intent: Any) -> dict[str, Any] | None:
-    """The checkout session behind a payment intent, with its line items (what was bought)."""
-    if not payment_intent:
-        return None
-    params = [("payment_intent", object_id(payment_intent)), ("expand[]", "data.line_items")]
-    sessions = client.request("GET", "/v1/checkout/sessions", params=params).json()
-    data = sessions.get("data") or []
-    return data[0] if data else None
+    return api.session_for_payment(client, object_id(payment_intent)) if payment_intent else None
 
 
 SOURCE = StripeSource()

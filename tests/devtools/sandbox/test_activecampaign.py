@@ -124,6 +124,22 @@ def test_list_status_counts_changes_only(client: FlaskClient, state: SandboxStat
     assert unknown.status_code == 404 and "message" in json_of(unknown)
 
 
+def test_a_contacts_list_memberships_show_each_lists_status(client: FlaskClient) -> None:
+    contact = json_of(sync(client))["contact"]["id"]
+    path = f"{API}/contacts/{contact}/contactLists"
+    assert json_of(client.get(path, headers=AUTH)) == {"contactLists": []}
+    for list_id, status in (("1", "1"), ("3", "2")):
+        body = {"contactList": {"list": list_id, "contact": contact, "status": status}}
+        client.post(f"{API}/contactLists", json=body, headers=AUTH)
+    listed = json_of(client.get(path, headers=AUTH))["contactLists"]
+    assert [(m["list"], m["status"], m["contact"]) for m in listed] == [
+        ("1", "1", contact),
+        ("3", "2", contact),
+    ]
+    missing = client.get(f"{API}/contacts/77/contactLists", headers=AUTH)
+    assert missing.status_code == 404 and "message" in json_of(missing)
+
+
 @pytest.mark.parametrize("kind", ["subscribe", "unsubscribe", "contact_tag_added"])
 def test_control_webhooks_meet_the_sources_contract_and_change_the_account(
     client: FlaskClient, kind: str

@@ -193,6 +193,44 @@ def test_a_calendly_booking_created_rescheduled_and_canceled(live: Stack) -> Non
     assert get_calls(live, "calendly") == {("GET", 200): 8}
 
 
+def test_a_calendly_booking_whose_creation_arrives_after_its_cancellation_books_nothing(
+    live: Stack,
+) -> None:
+    # Given Sam books and cancels at once, and Calendly delivers the cancellation first
+    booked = control(
+        live,
+        "calendly",
+        "bookings",
+        {
+            "email": "sam.ortiz@example.com",
+            "name": "Sam Ortiz",
+            "timezone": "Europe/Madrid",
+            "start_time": "2026-06-10T08:00:00Z",
+            "duration_minutes": 30,
+            "event_name": "30 Minute Intro Call",
+            "signing_key": CALENDLY_KEY,
+        },
+    )
+    canceled = control(
+        live,
+        "calendly",
+        f"invitees/{booked['invitee']}/cancel",
+        {"reason": "double booked", "signing_key": CALENDLY_KEY},
+    )
+    assert post(live, "calendly", canceled["webhook"]) == 202
+    settled(live, 1)
+    # When the creation gets through afterwards
+    assert post(live, "calendly", booked["webhook"]) == 202
+    settled(live, 2)
+    # Then it books nothing: no new subscriber, only the cancellation is tracked
+    assert events(live) == [
+        ("invitee.canceled", "processed", None, "booking.canceled"),
+        ("invitee.created", "ignored", "canceled_before_processing", None),
+    ]
+    assert delivered(live) == {("booking_analytics.track", "delivered"): 1}
+    assert "mailchimp" not in live.sandbox_state.summary()["providers"]
+
+
 def test_an_acuity_appointment_scheduled_rescheduled_and_canceled(live: Stack) -> None:
     # Given Li, in Paris, books a New York calendar the day before Paris moves to summer time
     booked = control(

@@ -91,6 +91,25 @@ def test_a_mailchimp_subscribe_redelivered_reaches_kit_and_activecampaign_once(l
     }
 
 
+def test_a_mailchimp_subscribe_never_resubscribes_someone_who_left_kit_or_activecampaign(
+    live: Stack,
+) -> None:
+    # Given a reader who unsubscribed from the Kit account and the ActiveCampaign list
+    email = "gone.reader@example.com"
+    control(live, "kit/webhooks", {"event": "subscriber.unsubscribed", "email": email})
+    control(live, "activecampaign/webhooks", {"type": "unsubscribe", "email": email})
+    # When they (re)subscribe on Mailchimp, which feeds both
+    assert post(live, MAILCHIMP, mailchimp_hook(live, "subscribe", email)) == 202
+    wait_until(lambda: delivered(live), lambda seen: seen.get("delivered") == 2, timeout=90)
+    # Then both tools keep them unsubscribed: only they can opt back in there
+    kit = live.sandbox_state.store("kit", "subscribers").values()
+    assert [s["state"] for s in kit if s["email_address"] == email] == ["cancelled"]
+    lists = live.sandbox_state.store("activecampaign", "contact_lists")
+    assert list(lists.values()) == ["2"]
+    assert "contact_list.subscribed" not in effects(live, "activecampaign").get("effects", {})
+    assert writes(live)["POST /activecampaign/api/3/contactLists"] == 0
+
+
 def test_an_unsubscribe_redelivered_reaches_both_once_and_an_older_subscribe_arriving_late_is_ignored(
     live: Stack,
 ) -> None:

@@ -197,6 +197,7 @@ def calls(state: SandboxState, method: str, path: str) -> int:
 def test_subscribe_syncs_the_contact_subscribes_it_to_the_list_and_tags_it(ac: Any) -> None:
     result = ac("subscribe")
     assert result["created"] is True and result["list"] == "1"
+    assert result["list_status"] == "subscribed"
     assert set(result["tags"]) == {"from-mailchimp", "vip"}
     contact = ac.state.store("activecampaign", "contacts")[result["contact"]]
     assert (contact["firstName"], contact["lastName"]) == ("Jane", "Doe")
@@ -247,6 +248,25 @@ def test_unsubscribe_sets_status_2_on_the_configured_list(ac: Any) -> None:
     assert ac("unsubscribe") == {"contact": contact, "list": "1", "status": "unsubscribed"}
     assert ac.state.store("activecampaign", "contact_lists")[(contact, "1")] == "2"
     assert ac("unsubscribe", email="nobody@example.com") == {"skipped": "no_such_contact"}
+
+
+def test_a_subscribe_never_resubscribes_someone_who_unsubscribed(ac: Any) -> None:
+    # Given a contact who unsubscribed from the list
+    contact = ac("subscribe")["contact"]
+    ac("unsubscribe")
+    # When another tool says they subscribed there
+    again = ac("subscribe")
+    # Then they stay unsubscribed: only they can opt back in
+    assert again["list_status"] == "unsubscribed" and again["kept"] is True
+    assert ac.state.store("activecampaign", "contact_lists")[(contact, "1")] == "2"
+    assert calls(ac.state, "POST", "/contactLists") == 2  # the first subscribe, the unsubscribe
+
+
+def test_a_known_contact_new_to_the_list_is_subscribed_to_it(ac: Any) -> None:
+    contact = ac("tag")["contact"]  # synced and tagged, on no list
+    joined = ac("subscribe")
+    assert (joined["created"], joined["list_status"]) == (False, "subscribed")
+    assert ac.state.store("activecampaign", "contact_lists")[(contact, "1")] == "1"
 
 
 def test_a_refused_token_is_a_configuration_error_and_429_is_retried(ac: Any) -> None:

@@ -259,6 +259,16 @@ def test_a_plain_cancellation_is_booking_canceled_about_the_same_booking() -> No
     assert canceled["booking"]["status"] == "canceled"
 
 
+def test_a_creation_processed_after_its_cancellation_books_nothing() -> None:
+    # Given the invitee.created webhook, processed when the invitee already canceled
+    webhook = fixture("invitee.created.json")
+    now = copy.deepcopy(webhook)
+    now["payload"].update(status="canceled", updated_at="2026-03-20T10:00:00.000000Z")
+    # When it is mapped, Then it is ignored: the cancellation is the booking's last word
+    result = SOURCE.canonicalize(ctx(), stored(webhook), webhook, fetched_from(now))
+    assert result == Verdict("ignore", "canceled_before_processing")
+
+
 def test_an_unknown_zone_is_a_contract_error() -> None:
     webhook = fixture("invitee.created.json")
     webhook["payload"]["timezone"] = "Mars/Olympus_Mons"

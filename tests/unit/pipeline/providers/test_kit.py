@@ -351,6 +351,15 @@ def test_subscribe_upserts_then_tags_with_tags_created_once(kit: Any) -> None:
     assert kit_calls(kit.state, "POST", "/tags") == 2
 
 
+def test_subscribe_never_reactivates_someone_who_unsubscribed(kit: Any) -> None:
+    # Kit's upsert does not change an existing subscriber's state (create-a-subscriber: "Updating
+    # the subscriber state with this endpoint is not supported")
+    kit("subscribe")
+    kit("unsubscribe")
+    assert kit("subscribe")["state"] == "cancelled"
+    assert kit.state.summary()["providers"]["kit"]["effects"]["subscriber.unsubscribed"] == 1
+
+
 def test_a_tag_on_a_later_page_is_found_by_its_cursor_not_created(kit: Any) -> None:
     for index in range(1500):
         kit.state.store("kit", "tags")[index] = {

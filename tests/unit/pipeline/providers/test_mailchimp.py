@@ -1,4 +1,5 @@
-"""Mailchimp as a source: the URL secret, Mailchimp's validation GET, form bodies, the mapping."""
+"""Mailchimp as a source: the URL secret, Mailchimp's validation GET, form bodies, the mapping;
+as a destination: an upsert that never re-subscribes anyone."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from devtools.sandbox.state import SandboxState
 from pipeline.config.load import load_config
 from pipeline.config.model import SourceConfig
 from pipeline.log.db import create_db_engine
 from pipeline.log.events import StoredEvent
-from pipeline.providers.base import Verdict
-from pipeline.providers.mailchimp.destination import subscriber_hash
+from pipeline.providers.base import DeliveryRef, Verdict
+from pipeline.providers.mailchimp.destination import DESTINATION, subscriber_hash
 from pipeline.providers.mailchimp.source import SOURCE
+from pipeline.providers.shared import shape
 from pipeline.settings import Settings
 from receivers.app import create_app
 from schemas.canonical import validate_canonical
 from schemas.contracts.base import check
-from tests.support.contexts import source_config, source_context
+from tests.support.contexts import destination_context, source_config, source_context
 from tests.support.db import rows, scalar
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
+from tests.support.stack import CONFIG, ThreadedServer, serve_sandbox
 from tests.support.web import json_of
 
 FIXTURES = FIXTURE_ROOT / "mailchimp"
@@ -260,3 +264,34 @@ def test_the_id_is_the_body_digest_so_only_an_identical_post_is_a_duplicate() ->
     assert stored("subscribe").external_id == stored("subscribe", bytes(raw)).external_id
     later = raw.replace(b"21%3A35%3A57", b"21%3A35%3A58")
     assert stored("subscribe").external_id != stored("subscribe", later).external_id
+
+
+# -- the destination, against the sandbox -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[ThreadedServer, SandboxState]]:
+    yield from serve_sandbox(6)
+
+
+def test_subscribe_creates_new_members_subscribed_and_leaves_an_unsubscribed_one_alone(
+    sandbox: tuple[ThreadedServer, SandboxState],
+) -> None:
+    server, state = sandbox
+    config = load_config(CONFIG, {"SANDBOX_PORT": str(server.port)})
+    ctx = destination_context(config.destinations["email"], config)
+    event = shape.event(
+        "subscriber.added",
+        key="t:1",
+        source="kit",
+        provider="kit",
+        occurred_at=0,
+        contact=shape.contact("left@example.com"),
+    )
+    member = state.store("mailchimp", "list:list0001")
+    for verb, status in (("subscribe", "subscribed"), ("unsubscribe", "unsubscribed")):
+        DESTINATION.perform(ctx, DeliveryRef(1, f"email.{verb}", verb, "k", 1), event)
+        assert member[subscriber_hash("left@example.com")]["status"] == status
+    # `status_if_new` only: a member who left stays unsubscribed
+    DESTINATION.perform(ctx, DeliveryRef(1, "email.subscribe", "subscribe", "k", 1), event)
+    assert member[subscriber_hash("left@example.com")]["status"] == "unsubscribed"
