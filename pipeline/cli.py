@@ -2,10 +2,13 @@
 
 `worker`, `beat`, `flower`, `receiver` start one part (what docker-compose and `stackwire up` run);
 `dlq` and `destinations` are the operator's levers; `check-config` validates a config file without
-starting anything. Each command imports what it needs (Celery, the tasks) when it runs, so
-`stackwire --help` loads neither. Commands of installed extensions (the development checkout's
-`up`, `sandbox`, `simulate`, `bench`) join through the `stackwire.commands` entry points, the way
-Celery's own `celery.commands` and Flask's `flask.commands` work: the product never imports them.
+starting anything. Beside `make run` (no DATABASE_URL/REDIS_URL set) every command finds the
+embedded servers through the run file `stackwire up` writes; with no server named anywhere, a
+command says so in one sentence and exits 1. Each command imports what it needs (Celery, the
+tasks) when it runs, so `stackwire --help` loads neither. Commands of installed extensions (the
+development checkout's `up`, `sandbox`, `simulate`, `bench`) join through the `stackwire.commands`
+entry points, the way Celery's own `celery.commands` and Flask's `flask.commands` work: the
+product never imports them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import click
 
 from pipeline.config.load import load_config
 from pipeline.config.model import Config
-from pipeline.errors import ConfigError
+from pipeline.errors import INFRASTRUCTURE_ERRORS, ConfigError, ServersNotFound
 from pipeline.keys import LANES
 from pipeline.settings import Settings
 
@@ -42,6 +45,15 @@ class StackwireGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *_extension_commands()})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # an operator reads one sentence, not a traceback, when there is nothing to talk to
+        try:
+            return super().invoke(ctx)
+        except ServersNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        except INFRASTRUCTURE_ERRORS as exc:
+            raise click.ClickException(_unreachable(exc)) from None
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in _extension_commands():
@@ -52,6 +64,12 @@ class StackwireGroup(click.Group):
 
 def _extension_commands() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group="stackwire.commands")}
+
+
+def _unreachable(exc: Exception) -> str:
+    server = "PostgreSQL" if "sqlalchemy" in type(exc).__module__ else "Redis or the broker"
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{server} does not answer ({detail[0] if detail else type(exc).__name__})"
 
 
 @click.group(cls=StackwireGroup)
@@ -96,6 +114,7 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    settings.require_servers()
     config = load_checked_config(settings)  # fail fast, with the key named, before Celery starts
     configure_logging(settings, component=f"worker-{lane}")
     if config.lanes[lane].nice:
@@ -128,6 +147,7 @@ def beat() -> None:
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    settings.require_servers()
     configure_logging(settings, component="beat")
     app = create_celery(settings)
     schedule = settings.data_dir.resolve() / "celerybeat-schedule"
@@ -149,6 +169,7 @@ def flower() -> None:
 @main.command()
 def receiver() -> None:
     """Serve the webhook receiver under gunicorn."""
+    load_settings().require_servers()
     os.execv(
         sys.executable,
         [
