@@ -157,13 +157,25 @@ def beat() -> None:
 
 @main.command()
 def flower() -> None:
-    """Run Flower, Celery's monitoring UI."""
+    """Run Flower, Celery's monitoring UI (FLOWER_BASIC_AUTH=user:password asks for a login)."""
+    import logging
+
+    from pipeline.logging import Demoted, configure_logging
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    configure_logging(settings, component="flower")
+    # until every worker has started, each inspection Flower sends fails with a warning; the
+    # UI shows which workers are offline
+    logging.getLogger("flower.inspector").setLevel(logging.ERROR)
+    # its start-up banner lists every registered task, one per line
+    logging.getLogger("flower.command").addFilter(Demoted("Registered tasks"))
     app = create_celery(settings)
-    address = settings.flower_address
-    app.start(["flower", f"--port={settings.flower_port}", f"--address={address}"])
+    options = [f"--port={settings.flower_port}", f"--address={settings.flower_address}"]
+    if settings.flower_basic_auth:
+        options.append(f"--basic-auth={settings.flower_basic_auth}")
+    # Flower's (tornado's) own logging setup stays out: ours formats its lines like the rest
+    app.start(["flower", *options, "--logging=none"])
 
 
 @main.command()

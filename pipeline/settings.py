@@ -43,7 +43,8 @@ class Settings:
     # fault injection for `make chaos`: the share of publishes after commit the receiver skips
     chaos_publish_failure_rate: float = 0.0
     log_level: str = "INFO"
-    log_json: bool = True
+    # "json", "text", or "auto": text on a terminal, JSON otherwise (pipeline.logging decides)
+    log_format: str = "auto"
     # the receiver under gunicorn (receivers/gunicorn_conf.py)
     receiver_workers: int = 2
     receiver_worker_class: str = "gthread"
@@ -52,6 +53,8 @@ class Settings:
     worker_pool: str = "prefork"
     task_events: bool = True
     flower_address: str = "127.0.0.1"
+    # "user:password[,user2:password2]": Flower asks for it (its --basic-auth)
+    flower_basic_auth: str | None = field(default=None, repr=False)
     # outbound HTTP: the CA bundle and proxies, read once here instead of on every request
     ca_bundle: str | None = None
     proxies: Mapping[str, str] = field(default_factory=dict)
@@ -85,13 +88,14 @@ class Settings:
             sweep_seconds=float(env.get("STACKWIRE_SWEEP_SECONDS") or 5.0),
             chaos_publish_failure_rate=float(env.get("STACKWIRE_CHAOS_PUBLISH_FAILURE_RATE") or 0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            log_json=env.get("STACKWIRE_LOG_FORMAT", "json") == "json",
+            log_format=_choice(env, "STACKWIRE_LOG_FORMAT", ("auto", "json", "text")),
             receiver_workers=_int(env, "STACKWIRE_RECEIVER_WORKERS", 2),
             receiver_worker_class=env.get("STACKWIRE_RECEIVER_WORKER_CLASS", "gthread"),
             receiver_threads=_int(env, "STACKWIRE_RECEIVER_THREADS", 8),
             worker_pool=env.get("STACKWIRE_WORKER_POOL") or "prefork",
             task_events=env.get("STACKWIRE_TASK_EVENTS", "1") == "1",
             flower_address=env.get("FLOWER_ADDRESS", "127.0.0.1"),
+            flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
             proxies=_proxies(env),
             run=run,
@@ -156,6 +160,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or allowed[0]).lower()
+    if raw not in allowed:
+        raise SystemExit(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _from_run(run: RunRecord | None, given: Mapping[str, str]) -> dict[str, str]:

@@ -85,3 +85,26 @@ def test_the_embedded_servers_default_below_the_ephemeral_port_range(tmp_path: P
     # Linux hands out 32768-60999 to outgoing connections, which could hold a port there
     assert settings.embedded_pg_port < 32768
     assert settings.embedded_redis_port < 32768
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [({}, "auto"), ({"STACKWIRE_LOG_FORMAT": "TEXT"}, "text")]
+)
+def test_the_log_format_is_read_once_here(
+    tmp_path: Path, given: dict[str, str], expected: str
+) -> None:
+    settings = Settings.from_env({"STACKWIRE_DATA_DIR": str(tmp_path), **given})
+    assert settings.log_format == expected
+
+
+def test_a_log_format_we_do_not_know_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="STACKWIRE_LOG_FORMAT must be one of auto, json, text"):
+        Settings.from_env({"STACKWIRE_DATA_DIR": str(tmp_path), "STACKWIRE_LOG_FORMAT": "yaml"})
+
+
+def test_flowers_login_is_read_here_and_kept_out_of_reprs(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"STACKWIRE_DATA_DIR": str(tmp_path), "FLOWER_BASIC_AUTH": "ops:s3cret"}
+    )
+    assert settings.flower_basic_auth == "ops:s3cret"
+    assert "s3cret" not in repr(settings)
