@@ -195,6 +195,27 @@ def receiver() -> None:
     )
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+def status(as_json: bool) -> None:
+    """Servers, lanes, the periodic jobs' last runs and open dead letters; exits 1 on a problem."""
+    import time
+
+    from rich.console import Console
+
+    from pipeline.status import collect, render
+    from tasks.celery_app import create_celery
+
+    settings = load_settings()
+    settings.require_servers()
+    report = collect(settings, create_celery(settings, task_events=False), now=time.time())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        render(report, Console())
+    sys.exit(1 if report.problems else 0)
+
+
 @main.group()
 def dlq() -> None:
     """Inspect and replay the dead-letter queue."""

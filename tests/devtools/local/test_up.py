@@ -95,11 +95,16 @@ def test_stackwire_up_from_start_to_a_kill(checkout: Checkout) -> None:
     # When an operator runs commands in a second terminal, with no DATABASE_URL or REDIS_URL
     env = bare_env(checkout.data)
     listed = stackwire("dlq", "list", env=env)
-    status = stackwire("destinations", "status", env=env)
+    destinations = stackwire("destinations", "status", env=env)
+    status = stackwire("status", "--json", env=env)
     # Then they reach the embedded servers
     assert (listed.returncode, listed.stderr) == (0, ""), listed.stderr
-    assert status.returncode == 0, status.stderr
-    assert {json.loads(line)["destination"] for line in status.stdout.splitlines()} >= {"courses"}
+    assert destinations.returncode == 0, destinations.stderr
+    named = {json.loads(line)["destination"] for line in destinations.stdout.splitlines()}
+    assert named >= {"courses"}
+    assert status.returncode == 0, status.stdout + status.stderr
+    report = json.loads(status.stdout)
+    assert (report["run"]["pid"], report["problems"]) == (first.process.pid, [])
 
     # When a second `stackwire up` starts on the same data directory
     second = stackwire("up", env=checkout.env)

@@ -21,6 +21,7 @@ NEEDS_SERVERS = [
     ("destinations", "status"),
     ("destinations", "pause", "courses"),
     ("migrate",),
+    ("status",),
     ("worker", "--lane", "payments"),
     ("beat",),
     ("flower",),
