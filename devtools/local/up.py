@@ -11,6 +11,7 @@ another terminal find the embedded servers; it is replaced atomically and remove
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -43,7 +44,9 @@ Server = EmbeddedPostgres | EmbeddedRedis
 
 
 def say(message: str) -> None:
-    print(f"stackwire | {message}", flush=True)
+    # the terminal may be gone (SIGHUP): stopping goes on without it
+    with contextlib.suppress(OSError):
+        print(f"stackwire | {message}", flush=True)
 
 
 # -- the run file ---------------------------------------------------------------------------------

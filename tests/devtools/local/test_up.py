@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.local.up import claim_run_file, release_run_file, update_run_file
 from pipeline import runfile
-from pipeline.runfile import READY
+from pipeline.runfile import READY, RunRecord
 from tests.support.commands import ROOT, STACKWIRE, bare_env, stackwire
 from tests.support.processes import still_running, tree, wait_until_gone
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.slow
 READY_TIMEOUT = 240.0
 
 
@@ -84,6 +84,39 @@ def checkout() -> Iterator[Checkout]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def test_the_first_stackwire_up_claims_the_data_directory(tmp_path: Path) -> None:
+    mine = RunRecord.for_this_process(state=READY)
+    assert claim_run_file(tmp_path, mine) is None
+    assert runfile.read(tmp_path) == mine
+    assert runfile.path_in(tmp_path).stat().st_mode & 0o777 == 0o600  # URLs may hold passwords
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary file left
+    # a second one, while the first runs, is handed the first one's record
+    assert claim_run_file(tmp_path, RunRecord(pid=1, started=None)) == mine
+
+
+def test_a_stale_run_file_is_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    update_run_file(tmp_path, RunRecord(pid=gone.pid, started=None))
+    mine = RunRecord.for_this_process()
+    assert claim_run_file(tmp_path, mine) is None
+    assert runfile.read(tmp_path) == mine
+    assert (
+        f"removing a stale run file (pid {gone.pid}, no longer running)" in capsys.readouterr().out
+    )
+
+
+def test_a_stop_removes_only_its_own_run_file(tmp_path: Path) -> None:
+    mine = RunRecord.for_this_process()
+    update_run_file(tmp_path, RunRecord(pid=1, started=None))  # another run's, say
+    release_run_file(tmp_path, mine)
+    assert runfile.path_in(tmp_path).exists()
+    update_run_file(tmp_path, mine)
+    release_run_file(tmp_path, mine)
+    assert not runfile.path_in(tmp_path).exists()
+
+
+@pytest.mark.slow
 def test_stackwire_up_from_start_to_a_kill(checkout: Checkout) -> None:
     # Given `stackwire up` on embedded servers, ready
     first = checkout.up()
