@@ -146,7 +146,7 @@ def taken_ports(settings: Settings, *, sandbox: bool) -> list[str]:
 
 def embedded_port(preferred: int, what: str, variable: str) -> int:
     """The preferred port, or the next free one above it: the run file tells commands which."""
-    for port in range(preferred, preferred + PORT_SEARCH):
+    for port in range(preferred, min(preferred + PORT_SEARCH, 65536)):
         if port_is_free(port):
             if port != preferred:
                 say(
