@@ -2,10 +2,13 @@
 
 `worker`, `beat`, `flower`, `receiver` start one part (what docker-compose and `stackwire up` run);
 `dlq` and `destinations` are the operator's levers; `check-config` validates a config file without
-starting anything. Each command imports what it needs (Celery, the tasks) when it runs, so
-`stackwire --help` loads neither. Commands of installed extensions (the development checkout's
-`up`, `sandbox`, `simulate`, `bench`) join through the `stackwire.commands` entry points, the way
-Celery's own `celery.commands` and Flask's `flask.commands` work: the product never imports them.
+starting anything. Beside `make run` (no DATABASE_URL/REDIS_URL set) every command finds the
+embedded servers through the run file `stackwire up` writes; with no server named anywhere, a
+command says so in one sentence and exits 1. Each command imports what it needs (Celery, the
+tasks) when it runs, so `stackwire --help` loads neither. Commands of installed extensions (the
+development checkout's `up`, `sandbox`, `simulate`, `bench`) join through the `stackwire.commands`
+entry points, the way Celery's own `celery.commands` and Flask's `flask.commands` work: the
+product never imports them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import click
 
 from pipeline.config.load import load_config
 from pipeline.config.model import Config
-from pipeline.errors import ConfigError
+from pipeline.errors import INFRASTRUCTURE_ERRORS, ConfigError, ServersNotFound
 from pipeline.keys import LANES
 from pipeline.settings import Settings
 
@@ -42,6 +45,15 @@ class StackwireGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *_extension_commands()})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # an operator reads one sentence, not a traceback, when there is nothing to talk to
+        try:
+            return super().invoke(ctx)
+        except ServersNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        except INFRASTRUCTURE_ERRORS as exc:
+            raise click.ClickException(_unreachable(exc)) from None
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in _extension_commands():
@@ -52,6 +64,12 @@ class StackwireGroup(click.Group):
 
 def _extension_commands() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group="stackwire.commands")}
+
+
+def _unreachable(exc: Exception) -> str:
+    server = "PostgreSQL" if "sqlalchemy" in type(exc).__module__ else "Redis or the broker"
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{server} does not answer ({detail[0] if detail else type(exc).__name__})"
 
 
 @click.group(cls=StackwireGroup)
@@ -96,6 +114,7 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    settings.require_servers()
     config = load_checked_config(settings)  # fail fast, with the key named, before Celery starts
     configure_logging(settings, component=f"worker-{lane}")
     if config.lanes[lane].nice:
@@ -128,6 +147,7 @@ def beat() -> None:
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    settings.require_servers()
     configure_logging(settings, component="beat")
     app = create_celery(settings)
     schedule = settings.data_dir.resolve() / "celerybeat-schedule"
@@ -137,18 +157,31 @@ def beat() -> None:
 
 @main.command()
 def flower() -> None:
-    """Run Flower, Celery's monitoring UI."""
+    """Run Flower, Celery's monitoring UI (FLOWER_BASIC_AUTH=user:password asks for a login)."""
+    import logging
+
+    from pipeline.logging import Demoted, configure_logging
     from tasks.celery_app import create_celery
 
     settings = load_settings()
+    configure_logging(settings, component="flower")
+    # until every worker has started, each inspection Flower sends fails with a warning; the
+    # UI shows which workers are offline
+    logging.getLogger("flower.inspector").setLevel(logging.ERROR)
+    # its start-up banner lists every registered task, one per line
+    logging.getLogger("flower.command").addFilter(Demoted("Registered tasks"))
     app = create_celery(settings)
-    address = settings.flower_address
-    app.start(["flower", f"--port={settings.flower_port}", f"--address={address}"])
+    options = [f"--port={settings.flower_port}", f"--address={settings.flower_address}"]
+    if settings.flower_basic_auth:
+        options.append(f"--basic-auth={settings.flower_basic_auth}")
+    # Flower's (tornado's) own logging setup stays out: ours formats its lines like the rest
+    app.start(["flower", *options, "--logging=none"])
 
 
 @main.command()
 def receiver() -> None:
     """Serve the webhook receiver under gunicorn."""
+    load_settings().require_servers()
     os.execv(
         sys.executable,
         [
@@ -160,6 +193,27 @@ def receiver() -> None:
             "receivers.app:create_app()",
         ],
     )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+def status(as_json: bool) -> None:
+    """Servers, lanes, the periodic jobs' last runs and open dead letters; exits 1 on a problem."""
+    import time
+
+    from rich.console import Console
+
+    from pipeline.status import collect, render
+    from tasks.celery_app import create_celery
+
+    settings = load_settings()
+    settings.require_servers()
+    report = collect(settings, create_celery(settings, task_events=False), now=time.time())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        render(report, Console())
+    sys.exit(1 if report.problems else 0)
 
 
 @main.group()

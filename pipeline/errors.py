@@ -85,6 +85,10 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the key."""
 
 
+class ServersNotFound(RuntimeError):  # noqa: N818 - a condition an operator reads, one sentence
+    """Neither the environment nor a running `stackwire up` names PostgreSQL or Redis."""
+
+
 class BadPayload(Exception):  # noqa: N818 - the receiver's vocabulary: a 400 with this code
     """The body cannot be read as the provider's format; the receiver answers 400."""
 

@@ -33,8 +33,19 @@ FLUSH = "stackwire.flush"
 SWEEP = "stackwire.sweep"
 PROBE_CIRCUITS = "stackwire.probe_circuits"
 
+# -- periodic jobs whose last run is recorded (/readyz, `stackwire status`) ------------------------
+BEAT_JOB = "beat"  # Beat sent its schedule
+SWEEPER_JOB = "sweeper"  # a worker ran the sweep
+PROBER_JOB = "prober"  # a worker probed the open circuits
+JOBS = (BEAT_JOB, SWEEPER_JOB, PROBER_JOB)
+
 # -- Redis keys ------------------------------------------------------------------------------------
 PREFIX = "stackwire:"
+
+
+def last_run(job: str) -> str:
+    """When the periodic job last ran (seconds since the epoch, as text)."""
+    return f"{PREFIX}last_run:{job}"
 
 
 def circuit(destination: str) -> str:

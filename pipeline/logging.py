@@ -1,5 +1,8 @@
 """Structured logs: one JSON object per line, with the event, task and lane bound as context.
 
+On a terminal (`make run`) the same lines are written as readable text instead, unless
+STACKWIRE_LOG_FORMAT says `json`; anything else (docker, a file, a pipe) gets JSON.
+
 Context is bound in Celery's `task_prerun` and cleared in `task_postrun` (see `tasks`), so every
 line a task writes names what it was working on. Messages never carry e-mail addresses or
 secrets: pass ids and hashes in `extra`, and `redact` anything that came from outside.
@@ -13,7 +16,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline.settings import Settings
 
@@ -73,13 +76,36 @@ class TextFormatter(JsonFormatter):
         return f"{head} {tail}".rstrip()
 
 
+class Demoted(logging.Filter):
+    """Routine lines a library logs at INFO, kept at DEBUG: Beat's "Sending due task" twice per
+    sweep interval is noise beside the lines that say something happened."""
+
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.getMessage().startswith(self.prefixes):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def writes_json(settings: Settings, stream: TextIO) -> bool:
+    if settings.log_format != "auto":
+        return settings.log_format == "json"
+    return not stream.isatty()
+
+
 def configure_logging(settings: Settings, *, component: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    formatter = JsonFormatter if settings.log_json else TextFormatter
+    formatter = JsonFormatter if writes_json(settings, sys.stderr) else TextFormatter
     handler.setFormatter(formatter(component))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    beat = logging.getLogger("celery.beat")
+    beat.filters[:] = [Demoted("Scheduler: Sending due task")]
     # per-task "received"/"succeeded" lines cost more than the tasks; failures still log
     quiet = (
         "urllib3",

@@ -4,6 +4,9 @@ Everything a deployment varies lives here (where the servers are, ports, the con
 everything a creator varies (sources, destinations, flows) lives in the TOML config file
 (`pipeline.config`). Nothing else in the product reads `os.environ` (ruff's banned-api rule in
 `make lint` keeps it so); everything else receives a `Settings`.
+
+With DATABASE_URL or REDIS_URL unset, a running `stackwire up` stands in for what is missing: its
+run file (`pipeline.runfile`) names the servers, the config file and the ports it uses.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from pipeline import runfile
+from pipeline.errors import ServersNotFound
+from pipeline.runfile import RunRecord
 
 # a development checkout's demo config, wired to the sandbox; an installed product has no default
 # and names its file in STACKWIRE_CONFIG
@@ -29,13 +36,15 @@ class Settings:
     port: int = 8000
     flower_port: int = 5555
     sandbox_port: int = 8100
-    embedded_pg_port: int = 55432
-    embedded_redis_port: int = 56379
+    # below Linux's ephemeral range (32768-60999), where outgoing connections could hold them
+    embedded_pg_port: int = 15432
+    embedded_redis_port: int = 16379
     sweep_seconds: float = 5.0
     # fault injection for `make chaos`: the share of publishes after commit the receiver skips
     chaos_publish_failure_rate: float = 0.0
     log_level: str = "INFO"
-    log_json: bool = True
+    # "json", "text", or "auto": text on a terminal, JSON otherwise (pipeline.logging decides)
+    log_format: str = "auto"
     # the receiver under gunicorn (receivers/gunicorn_conf.py)
     receiver_workers: int = 2
     receiver_worker_class: str = "gthread"
@@ -44,15 +53,26 @@ class Settings:
     worker_pool: str = "prefork"
     task_events: bool = True
     flower_address: str = "127.0.0.1"
+    # "user:password[,user2:password2]": Flower asks for it (its --basic-auth)
+    flower_basic_auth: str | None = field(default=None, repr=False)
     # outbound HTTP: the CA bundle and proxies, read once here instead of on every request
     ca_bundle: str | None = None
     proxies: Mapping[str, str] = field(default_factory=dict)
+    # the live `stackwire up` whose run file filled what the environment left unset
+    run: RunRecord | None = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        data_dir = Path(env.get("STACKWIRE_DATA_DIR", "var"))
+        given = dict(os.environ if environ is None else environ)
+        data_dir = Path(given.get("STACKWIRE_DATA_DIR") or "var")
+        run = None
+        if not (given.get("DATABASE_URL") and given.get("REDIS_URL")):
+            run = runfile.read_live(data_dir)
+        # what the environment sets wins; a live run stands in for what it leaves unset (the
+        # config file's ${SANDBOX_PORT} included)
+        recorded = _from_run(run, given)
+        env = {**recorded, **{k: v for k, v in given.items() if v != ""}}
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
@@ -63,21 +83,23 @@ class Settings:
             port=_int(env, "STACKWIRE_PORT", 8000),
             flower_port=_int(env, "FLOWER_PORT", 5555),
             sandbox_port=_int(env, "SANDBOX_PORT", 8100),
-            embedded_pg_port=_int(env, "STACKWIRE_PG_PORT", 55432),
-            embedded_redis_port=_int(env, "STACKWIRE_REDIS_PORT", 56379),
+            embedded_pg_port=_int(env, "STACKWIRE_PG_PORT", 15432),
+            embedded_redis_port=_int(env, "STACKWIRE_REDIS_PORT", 16379),
             sweep_seconds=float(env.get("STACKWIRE_SWEEP_SECONDS") or 5.0),
             chaos_publish_failure_rate=float(env.get("STACKWIRE_CHAOS_PUBLISH_FAILURE_RATE") or 0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            log_json=env.get("STACKWIRE_LOG_FORMAT", "json") == "json",
+            log_format=_choice(env, "STACKWIRE_LOG_FORMAT", ("auto", "json", "text")),
             receiver_workers=_int(env, "STACKWIRE_RECEIVER_WORKERS", 2),
             receiver_worker_class=env.get("STACKWIRE_RECEIVER_WORKER_CLASS", "gthread"),
             receiver_threads=_int(env, "STACKWIRE_RECEIVER_THREADS", 8),
             worker_pool=env.get("STACKWIRE_WORKER_POOL") or "prefork",
             task_events=env.get("STACKWIRE_TASK_EVENTS", "1") == "1",
             flower_address=env.get("FLOWER_ADDRESS", "127.0.0.1"),
+            flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
             proxies=_proxies(env),
-            env=env,
+            run=run,
+            env={**recorded, **given},
         )
 
     def with_servers(self, database_url: str, redis_url: str) -> Settings:
@@ -104,13 +126,30 @@ class Settings:
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set and no embedded PostgreSQL was started")
+            raise ServersNotFound(self._not_found("DATABASE_URL", "PostgreSQL"))
         return self.database_url
 
     def require_redis_url(self) -> str:
         if not self.redis_url:
-            raise RuntimeError("REDIS_URL is not set and no embedded Redis was started")
+            raise ServersNotFound(self._not_found("REDIS_URL", "Redis"))
         return self.redis_url
+
+    def require_servers(self) -> None:
+        """Fails with one sentence unless both PostgreSQL and Redis are named."""
+        self.require_database_url()
+        self.require_redis_url()
+
+    def _not_found(self, variable: str, server: str) -> str:
+        if self.run is not None:
+            return (
+                f"`stackwire up` (pid {self.run.pid}) is still starting its {server}; "
+                "try again once it prints ready"
+            )
+        where = runfile.path_in(self.data_dir)
+        return (
+            f"{variable} is not set and no `stackwire up` is running here (no live {where}): "
+            f"start one with `make run`, or set DATABASE_URL and REDIS_URL"
+        )
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -121,6 +160,30 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or allowed[0]).lower()
+    if raw not in allowed:
+        raise SystemExit(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _from_run(run: RunRecord | None, given: Mapping[str, str]) -> dict[str, str]:
+    """What a live `stackwire up` recorded, spelled as the variables it stands in for."""
+    if run is None:
+        return {}
+    recorded = {
+        "DATABASE_URL": run.database_url,
+        "REDIS_URL": run.redis_url,
+        # the run's broker goes with the run's Redis, never with a Redis the environment names
+        "BROKER_URL": None if given.get("REDIS_URL") else run.broker_url,
+        "STACKWIRE_CONFIG": run.config_path,
+        "STACKWIRE_PORT": run.ports.get("receiver"),
+        "SANDBOX_PORT": run.ports.get("sandbox"),
+        "FLOWER_PORT": run.ports.get("flower"),
+    }
+    return {name: str(value) for name, value in recorded.items() if value}
 
 
 def _proxies(env: Mapping[str, str]) -> dict[str, str]:

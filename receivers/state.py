@@ -27,6 +27,8 @@ class ReceiverState:
     celery: Celery
     writer: EventWriter
     clock: Clock = time.time
+    # readiness gives the periodic jobs this long to report after a (re)start
+    started_at: float = field(default_factory=time.time)
     _redis: redis.Redis | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _publisher: publish.Publisher | None = field(default=None, repr=False)

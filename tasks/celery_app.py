@@ -76,6 +76,8 @@ def celery_conf(settings: Settings, *, task_events: bool) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "beat_schedule": beat_schedule(settings),
+        # Celery's persistent scheduler, recording each run (tasks/beat.py)
+        "beat_scheduler": "tasks.beat:RecordingScheduler",
         "timezone": "UTC",
         "enable_utc": True,
     }

@@ -1,6 +1,7 @@
 """Periodic jobs (scheduled in `tasks.celery_app.beat_schedule`): the sweeper and the circuit prober.
 
 Neither is retried when a server is unreachable: the next run, a few seconds later, tries again.
+Each records a run that completed (`pipeline.flow.liveness`), so one that stops is seen.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from celery import Task, shared_task
 from pipeline import keys
 from pipeline.delivery.gates.holds import probe_circuits as probe
 from pipeline.errors import INFRASTRUCTURE_ERRORS
+from pipeline.flow.liveness import record_run
 from pipeline.flow.sweeper import sweep as sweep_log
 from tasks.base import runtime_of
 
@@ -17,7 +19,10 @@ from tasks.base import runtime_of
 @shared_task(name=keys.SWEEP, bind=True, ignore_result=True)
 def sweep(self: Task) -> dict[str, int]:
     try:
-        return sweep_log(runtime_of(self.app)).__dict__
+        rt = runtime_of(self.app)
+        report = sweep_log(rt)
+        record_run(rt.redis, keys.SWEEPER_JOB, rt.clock())
+        return report.__dict__
     except INFRASTRUCTURE_ERRORS:
         return {}
 
@@ -25,6 +30,9 @@ def sweep(self: Task) -> dict[str, int]:
 @shared_task(name=keys.PROBE_CIRCUITS, bind=True, ignore_result=True)
 def probe_circuits(self: Task) -> dict[str, str]:
     try:
-        return probe(runtime_of(self.app))
+        rt = runtime_of(self.app)
+        report = probe(rt)
+        record_run(rt.redis, keys.PROBER_JOB, rt.clock())
+        return report
     except INFRASTRUCTURE_ERRORS:
         return {}

@@ -4,7 +4,8 @@
 binaries and run them as ordinary child processes on loopback ports, with their data under
 `STACKWIRE_DATA_DIR` so it survives restarts (Redis with its append-only file on, so queued
 tasks survive too). PostgreSQL refuses to run as root, so as root it runs as the unprivileged
-user `pgserver` creates for the same purpose.
+user `pgserver` creates for the same purpose. Both die with the process that started them
+(`devtools.local.lifeline`), and a port another program holds is named before anything starts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from devtools.local.lifeline import die_with_parent
 
 DATABASE = "stackwire"
 
@@ -38,17 +41,47 @@ def redis_server_binary() -> Path:
     return found if found.exists() else Path(shutil.which("redis-server") or found)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now (bound the way servers bind)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class ServerFailed(RuntimeError):  # noqa: N818 - what the operator is told
+    """An embedded server could not be started; the message says why in one sentence."""
+
+
+class PortTaken(ServerFailed):
+    """Another program holds the port a server was to listen on."""
+
+
+def _wait_for_port(
+    port: int, process: subprocess.Popen[bytes], what: str, timeout: float, log_path: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited at start (code {process.returncode}); see its log")
+            raise ServerFailed(
+                f"{what} exited at start (code {process.returncode}); see {log_path}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
+    raise ServerFailed(f"{what} did not open port {port} within {timeout:.0f} s; see {log_path}")
+
+
+def _check_port(port: int, what: str) -> None:
+    # checked first: a server that cannot bind exits, and meanwhile whatever holds the port
+    # would answer our readiness probe in its place
+    if not port_is_free(port):
+        raise PortTaken(f"port {port} for {what} is in use by another program")
 
 
 def _run_as_root_user(data_dir: Path) -> str | None:
@@ -110,6 +143,7 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
                 user=user,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         argv = [
             str(_pg_bin("postgres")),
@@ -129,12 +163,19 @@ class EmbeddedPostgres:
         return argv, user
 
     def start(self, log_path: Path) -> str:
+        _check_port(self.port, "the embedded PostgreSQL")
         argv, user = self.command()
         log = log_path.open("ab")
         self.process = subprocess.Popen(
-            argv, stdout=log, stderr=log, user=user, start_new_session=True
+            argv,
+            stdout=log,
+            stderr=log,
+            user=user,
+            start_new_session=True,
+            # SIGINT is its fast shutdown (see stop)
+            preexec_fn=die_with_parent(signal.SIGINT),  # noqa: PLW1509 - see lifeline
         )
-        _wait_for_port(self.port, self.process, "PostgreSQL", timeout=60)
+        _wait_for_port(self.port, self.process, "PostgreSQL", 60, log_path)
         self.ensure_database()
         return self.url
 
@@ -153,7 +194,7 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError:
                 time.sleep(0.2)  # still starting up
-        raise RuntimeError("PostgreSQL accepted connections but never became ready")
+        raise ServerFailed("PostgreSQL accepted connections but never became ready")
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's fast shutdown: clients are disconnected and the cluster is left
@@ -193,9 +234,16 @@ class EmbeddedRedis:
         ]
 
     def start(self, log_path: Path) -> str:
+        _check_port(self.port, "the embedded Redis")
         log = log_path.open("ab")
-        self.process = subprocess.Popen(self.argv(), stdout=log, stderr=log, start_new_session=True)
-        _wait_for_port(self.port, self.process, "Redis", timeout=30)
+        self.process = subprocess.Popen(
+            self.argv(),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - see lifeline
+        )
+        _wait_for_port(self.port, self.process, "Redis", 30, log_path)
         return self.url
 
     def stop(self) -> None:

@@ -3,6 +3,8 @@ stop them all in reverse order on Ctrl-C or SIGTERM.
 
 Children run in their own sessions so a Ctrl-C reaches only us; we then SIGTERM each child
 (gunicorn and Celery both shut down gracefully on it) and SIGKILL what is left after a grace.
+Should we be killed outright, each child gets SIGTERM from the kernel all the same
+(`devtools.local.lifeline`), and its own shutdown takes its workers with it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from devtools.local.lifeline import die_with_parent
 
 GRACE_SECONDS = 20.0
 MAX_RESTART_DELAY = 30.0
@@ -30,7 +34,10 @@ class Child:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.argv, env={**os.environ, **self.env}, start_new_session=True
+            self.argv,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - see lifeline
         )
 
     @property
@@ -57,6 +64,8 @@ class Supervisor:
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        # a closed terminal: stop as cleanly as on Ctrl-C (children have their own sessions)
+        signal.signal(signal.SIGHUP, request_stop)
 
     def watch(self) -> None:
         """Restarts children that died (with backoff) until asked to stop."""

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -70,3 +71,32 @@ def test_each_lane_is_its_own_service_so_it_scales_alone(compose: str) -> None:
     services = yaml.safe_load(run(compose, "config").stdout)["services"]
     for lane in ("payments", "enrollments", "analytics"):
         assert services[f"worker-{lane}"]["command"] == ["stackwire", "worker", "--lane", lane]
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """(host address, host port) of each port the service publishes; '' is every address."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            found.append((port.get("host_ip", ""), int(port["published"])))
+        else:  # "[host_ip:]published:target"
+            *host, published_port, _target = str(port).split(":")
+            found.append((host[0] if host else "", int(published_port)))
+    return found
+
+
+def test_flower_is_published_on_loopback_only(compose: str) -> None:
+    services = yaml.safe_load(run(compose, "config").stdout)["services"]
+    # Flower takes no login unless FLOWER_BASIC_AUTH is set, and can revoke tasks
+    assert published(services["flower"]) == [("127.0.0.1", 5555)]
+
+
+def test_only_the_receiver_is_published_beyond_this_host(compose: str) -> None:
+    services = yaml.safe_load(run(compose, "config").stdout)["services"]
+    public = {
+        name
+        for name, service in services.items()
+        for host, _port in published(service)
+        if host not in ("127.0.0.1", "::1")
+    }
+    assert public == {"receiver"}
