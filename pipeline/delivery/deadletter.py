@@ -24,6 +24,7 @@ from pipeline.log.events import StoredEvent, add_step, move
 from pipeline.log.models import DeliveryStatus, EventStatus
 from pipeline.logging import redact
 from pipeline.runtime import Runtime
+from pipeline.storable import json_text, strip_nul
 from schemas.contracts.base import ContractReport
 
 log = logging.getLogger(__name__)
@@ -255,9 +256,12 @@ def _destination_of(rt: Runtime, delivery_id: int) -> str:
 
 
 def _insert(connection: Connection, **values: Any) -> int:
-    values["error"] = redact(values["error"])[:2000] if values["error"] else None
-    values["payload"] = json.dumps(values["payload"], default=str) if values["payload"] else None
-    values["fetched"] = json.dumps(values["fetched"], default=str) if values["fetched"] else None
+    """Nothing in the payload can make this write fail (see `pipeline.storable`): a dead letter
+    that cannot be written would leave its event open for the sweeper to republish forever."""
+    values["error"] = strip_nul(redact(values["error"])[:2000]) if values["error"] else None
+    values["trace"] = strip_nul(values["trace"]) if values["trace"] else None
+    values["payload"] = json_text(values["payload"]) if values["payload"] else None
+    values["fetched"] = json_text(values["fetched"]) if values["fetched"] else None
     dead_letter_id: int = connection.execute(INSERT_DEAD_LETTER, values).scalar_one()
     return dead_letter_id
 

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from pipeline.errors import DatabaseUnavailable
+from pipeline.storable import json_text
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class EventWriter:
             status,
             reason,
             event.body,
-            json.dumps(dict(event.headers)),
+            json_text(dict(event.headers)),
             digest,
             event.secret_index,
         )

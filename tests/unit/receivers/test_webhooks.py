@@ -14,7 +14,7 @@ from pipeline.config.load import load_config
 from pipeline.log.db import create_db_engine
 from pipeline.settings import Settings
 from receivers.app import create_app
-from tests.support.db import scalar
+from tests.support.db import rows, scalar
 from tests.support.stripe_events import checkout_completed, signed
 from tests.support.web import json_of
 
@@ -227,3 +227,24 @@ def test_a_signed_event_our_code_cannot_read_is_kept_quarantined_not_refused(
     assert scalar(engine, "SELECT status FROM events") == "quarantined"
     assert scalar(engine, "SELECT reason FROM dead_letters") == "unidentified"
     engine.dispose()
+
+
+def test_a_nul_in_an_id_is_stored_without_it_and_the_body_byte_exact(
+    client: FlaskClient, settings: Settings
+) -> None:
+    # Given a signed event whose id and buyer name carry U+0000 (PostgreSQL text holds none)
+    event = checkout_completed(customer_details={"name": "Ada\x00 Lovelace"})
+    event["id"] = "evt_nul\x00"
+    body, headers = signed(event)
+    assert b"\\u0000" in body
+
+    # When it arrives
+    response = client.post("/webhooks/stripe", data=body, headers=headers)
+
+    # Then it is accepted (not a 500 the provider would retry for days), its id without the NUL
+    assert response.status_code == 202, response.get_data(as_text=True)
+    engine = create_db_engine(settings)
+    [row] = rows(engine, "SELECT external_id, body FROM events")
+    engine.dispose()
+    assert row["external_id"] == "evt_nul"
+    assert bytes(row["body"]) == body
