@@ -108,9 +108,9 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
         )
         if not moved:
             return
-        body: bytes = connection.execute(
-            text("SELECT body FROM events WHERE id = :id"), {"id": event_id}
-        ).scalar_one()
+        source, body = connection.execute(
+            text("SELECT source, body FROM events WHERE id = :id"), {"id": event_id}
+        ).one()
         _insert(
             connection,
             event_id=event_id,
@@ -126,8 +126,8 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
         raise_alert(
             connection,
             "dead_letter",
-            f"event:{step}",
-            f"An event failed at {step}: {message}",
+            f"source:{source}:{step}",  # one open alert per source and step, counting its events
+            f"An event from {source} failed at {step}: {message}",
             severity="critical",
         )
 

@@ -488,14 +488,24 @@ def test_a_genuine_transmission_verifies_and_the_token_is_reused(
     assert any(cache.ttl(k) > 32000 for k in cache.scan_iter("stackwire:paypal:token:*"))
 
 
-def test_a_tampered_body_with_genuine_headers_is_rejected(sandbox: Any, cache: redis.Redis) -> None:
-    webhook = emitted(sandbox)
-    body = webhook["body"].replace('"value": "21.12"', '"value": "0.01"', 1).encode()
-    assert body != webhook["body"].encode()
+@pytest.mark.parametrize("sent_for", ["tampered", "another_webhook_id"])
+def test_a_failed_postback_is_a_configuration_error_to_fix_and_replay(
+    sandbox: Any, cache: redis.Redis, sent_for: str
+) -> None:
+    # a body altered in transit, or genuine events signed for a webhook id other than ours (a
+    # sandbox id on live): PayPal answers FAILURE for both, and our setting is the likelier cause
+    if sent_for == "tampered":
+        webhook = emitted(sandbox)
+        body = webhook["body"].replace('"value": "21.12"', '"value": "0.01"', 1).encode()
+        assert body != webhook["body"].encode()
+    else:
+        webhook = emitted(sandbox, webhook_id="9XY11122233344455LIVEWEBHOOK")
+        body = webhook["body"].encode()
     event, payload = stored(body, webhook["headers"])
-    assert SOURCE.verify(live_ctx(sandbox, cache), event, payload) == Verdict(
-        "reject", "signature_not_verified"
-    )
+    with pytest.raises(ConfigurationError) as failed:
+        SOURCE.verify(live_ctx(sandbox, cache), event, payload)
+    assert (failed.value.failure_class, failed.value.reason) == ("configuration", "postback_failed")
+    assert "webhook_id" in failed.value.message
 
 
 def test_a_genuine_pending_capture_waits(sandbox: Any, cache: redis.Redis) -> None:
