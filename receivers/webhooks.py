@@ -20,6 +20,7 @@ from pipeline.log.ingest import IncomingEvent, Recorded
 from pipeline.providers.base import SourceProvider
 from pipeline.signatures.base import SignedRequest
 from receivers.errors import ApiError
+from receivers.intake import admit_unverified
 from receivers.state import receiver_state
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def receive(source_name: str) -> Response:
         verified = provider.signature.verify(source, signed)
     except SignatureError as exc:
         raise ApiError(401, exc.code, exc.message) from None
+    admit_unverified(state.redis, source)  # 429 while too many await verification (PayPal)
     # verified: from here on nothing is refused without being kept (quarantined if unreadable)
     found = identify_body(source, body, request.headers)  # type: ignore[arg-type]
     recorded = _record(source, provider, found, body, verified.secret_index)

@@ -154,6 +154,8 @@ def _provider_options(kind: str, name: str, spec: dict[str, Any], schema: Any) -
         "timeout_seconds",
         "circuit",
         "contract_version",
+        "unverified_rate_limit",
+        "unverified_burst",
     }
     extra = {k: v for k, v in spec.items() if k not in common}
     if schema is None:
@@ -189,7 +191,14 @@ def _source(name: str, spec: dict[str, Any], body_limit: int) -> SourceConfig:
         enabled=spec["enabled"],
         options=options,
         contract_version=spec["contract_version"],
+        **_unverified_rate(spec, provider.default_unverified_rate),
     )
+
+
+def _unverified_rate(spec: dict[str, Any], default: tuple[float, int] | None) -> dict[str, Any]:
+    rate = spec["unverified_rate_limit"] or (default[0] if default else None)
+    burst = spec["unverified_burst"] or (default[1] if default else 1)
+    return {"unverified_rate_limit": rate, "unverified_burst": burst}
 
 
 def _destination(name: str, spec: dict[str, Any]) -> DestinationConfig:

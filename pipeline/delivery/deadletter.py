@@ -108,9 +108,10 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
         )
         if not moved:
             return
-        source, body = connection.execute(
+        stored = connection.execute(
             text("SELECT source, body FROM events WHERE id = :id"), {"id": event_id}
         ).one()
+        source: str = stored.source
         _insert(
             connection,
             event_id=event_id,
@@ -120,7 +121,7 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
             reason=exc.reason,
             error=message,
             trace=trace_of(exc),
-            payload=_as_json(bytes(body)),
+            payload=_as_json(bytes(stored.body)),
             fetched=None,
         )
         raise_alert(

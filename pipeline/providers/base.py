@@ -139,6 +139,9 @@ class SourceProvider:
     # provider adds its own (`(*signature headers, *SourceProvider.stored_headers)`)
     stored_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")
     needs_secrets: ClassVar[bool] = True
+    # events whose authenticity is only proven after the edge (PayPal's postback) are stored at
+    # most this fast per source unless the source sets `unverified_rate_limit` (events/s, burst)
+    default_unverified_rate: ClassVar[tuple[float, int] | None] = None
     needs_api_base: ClassVar[bool] = False
     default_api_base: ClassVar[str | None] = None
     default_on_unknown_fields: ClassVar[str] = "reject"

@@ -140,9 +140,16 @@ class Stack:
         self.sandbox.stop()
         self.runtime.close()
 
-    def post_webhook(self, source: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+    def post_webhook(
+        self, source: str, body: bytes, headers: dict[str, str], *, key: str | None = None
+    ) -> requests.Response:
+        """`key`: the URL secret of a source that takes one (`?key=`)."""
         return requests.post(
-            f"{self.receiver.url}/webhooks/{source}", data=body, headers=headers, timeout=10
+            f"{self.receiver.url}/webhooks/{source}",
+            params={"key": key} if key else None,
+            data=body,
+            headers=headers,
+            timeout=10,
         )
 
 

@@ -60,7 +60,9 @@ from pipeline.providers.paypal.mapping import (
 )
 from pipeline.providers.shared.instants import parse_instant
 from pipeline.providers.shared.options import StrictOptions
+from pipeline.signatures.base import AllOf
 from pipeline.signatures.paypal import POSTBACK_FIELDS, TRANSMISSION_HEADERS, PayPalTransmission
+from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.paypal import CONTRACTS
 
 log = logging.getLogger(__name__)
@@ -242,9 +244,12 @@ FETCHERS: dict[str, Fetcher] = {
 
 class PayPalSource(SourceProvider):
     name = "paypal"
-    signature = PayPalTransmission()
+    # PayPal signs with its own RSA key, provable only by a call to PayPal: a URL secret in front
+    # keeps anyone else from storing rows and spending an OAuth token and a postback on each
+    signature = AllOf(UrlSecret(), PayPalTransmission())
     stored_headers = (*TRANSMISSION_HEADERS, *SourceProvider.stored_headers)
-    needs_secrets = False  # PayPal signs with its own RSA key: nothing shared to configure
+    # what holds the key is still unproven until the postback: stored at most this fast
+    default_unverified_rate = (20.0, 100)
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"
     options_schema = PayPalOptions

@@ -19,6 +19,7 @@ from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
 WEBHOOK_ID = "8PT597110X687430LKGECATA"  # 20-paypal.toml
+URL_SECRET = "paypal-url-secret-3c9d1e"  # its signing_secrets: the webhook URL's ?key=
 VERIFY_PATH = "/paypal/v1/notifications/verify-webhook-signature"
 PURCHASE_ACTIONS = {"courses.enroll", "email.subscribe", "analytics.track"}
 
@@ -44,7 +45,7 @@ def buy(stack: Stack, email: str, **spec: Any) -> dict[str, Any]:
 
 def deliver(stack: Stack, webhook: dict[str, Any], body: str | None = None) -> requests.Response:
     data = (body if body is not None else webhook["body"]).encode()
-    return stack.post_webhook("paypal", data, webhook["headers"])
+    return stack.post_webhook("paypal", data, webhook["headers"], key=URL_SECRET)
 
 
 def event_of(stack: Stack, event_id: str) -> dict[str, Any]:
