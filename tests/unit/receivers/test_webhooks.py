@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from pipeline.config.load import load_config
+from pipeline.errors import UnstorableEvent
 from pipeline.log.db import create_db_engine
 from pipeline.settings import Settings
 from pipeline.signatures.body_hmac import body_hmac
@@ -360,3 +361,19 @@ def test_an_unsigned_request_is_refused_logged_and_not_kept(
     _refused(client, response, 401, "missing_signature", stored)
     [refusal] = [r for r in caplog.records if r.getMessage() == "refused a webhook request"]
     assert (refusal.source, refusal.status, refusal.code) == ("stripe", 401, "missing_signature")  # type: ignore[attr-defined]
+
+
+def test_a_value_postgresql_refuses_for_good_is_400_not_an_outage(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what the writer raises for SQLSTATE 22/54 (tests/unit/pipeline/log/test_ingest.py): a
+    # 503 would make the provider retry for days an event that can never be stored
+    def refused(_: object) -> None:
+        raise UnstorableEvent("ProgramLimitExceeded")
+
+    monkeypatch.setattr(client.application.extensions["stackwire"].writer, "record", refused)
+    body, headers = signed(checkout_completed())
+    response = client.post("/webhooks/stripe", data=body, headers=headers)
+    assert response.status_code == 400
+    assert json_of(response)["error"]["code"] == "unstorable_event"
+    assert "Retry-After" not in response.headers
