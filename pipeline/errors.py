@@ -12,12 +12,15 @@ Failure classes name who must act, so an operator can tell a creator's mistake f
 
 from __future__ import annotations
 
+import psycopg
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-# our own database, Redis or broker is unreachable: the work is fine, the task itself is retried
+# our own database, Redis or broker is unreachable: the work is fine, the task itself is retried.
+# PostgreSQL's verdicts on the data itself are not among them: `pipeline.log.db` turns those
+# into `DataRefusedError` before anyone catches an OperationalError (see `refused_by_database`)
 INFRASTRUCTURE_ERRORS = (
     OperationalError,
     InterfaceError,
@@ -81,6 +84,37 @@ class ConfigurationError(PermanentError):
     failure_class = FailureClass.CONFIGURATION
 
 
+class DataRefusedError(ContractError):
+    """PostgreSQL refused a value for good: trying again can never store it."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> DataRefusedError:
+        # the condition only: the driver's message and parameters may hold payload data
+        original = getattr(exc, "orig", None) or exc
+        state = getattr(original, "sqlstate", None) or "client-side"
+        return cls(
+            f"PostgreSQL refused a value for good: {type(original).__name__} (SQLSTATE {state})",
+            reason="database_refused_data",
+        )
+
+
+# SQLSTATE classes that judge the data, not the server's health: 22 data exception (U+0000,
+# a number out of range, bad input syntax), 54 program limit exceeded (a key longer than a
+# btree entry's ~2.7 kB). psycopg files 54 under OperationalError, like a lost connection.
+PERMANENT_SQLSTATE_CLASSES = ("22", "54")
+
+
+def refused_by_database(exc: BaseException) -> bool:
+    """True when PostgreSQL (or psycopg, before sending) refused the data itself."""
+    original = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception
+    if not isinstance(original, psycopg.Error):
+        return False
+    state = original.sqlstate
+    if state is None:  # refused by psycopg itself (U+0000 in a text parameter)
+        return isinstance(original, psycopg.DataError)
+    return state[:2] in PERMANENT_SQLSTATE_CLASSES
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key."""
 
@@ -109,6 +143,10 @@ class SignatureError(Exception):
 
 class DatabaseUnavailable(Exception):  # noqa: N818 - the receiver's vocabulary: answer 503
     """PostgreSQL cannot take the event now; the provider must retry (503 + Retry-After)."""
+
+
+class UnstorableEvent(Exception):  # noqa: N818 - the receiver's vocabulary: answer 400
+    """PostgreSQL refused the event's data for good (SQLSTATE 22/54): a retry cannot help."""
 
 
 class Throttled(RetryableError):  # noqa: N818 - a condition, not a failure

@@ -78,6 +78,16 @@ def token_bucket(destination: str) -> str:
     return f"{PREFIX}bucket:{destination}"
 
 
+def intake_bucket(source: str) -> str:
+    """The source's limit on events stored before they are verified (the receiver's 429)."""
+    return f"{PREFIX}intake:{source}"
+
+
+def intake_pause(source: str) -> str:
+    """Unused pause key the shared bucket script reads beside the intake bucket."""
+    return f"{PREFIX}intake-pause:{source}"
+
+
 def flush_marker(destination: str) -> str:
     """Set while a lingering flush of a batching destination is queued."""
     return f"{PREFIX}flush:{destination}"

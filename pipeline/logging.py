@@ -18,6 +18,7 @@ import time
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+from pipeline.redaction import scrub
 from pipeline.settings import Settings
 
 log_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
@@ -128,5 +129,6 @@ _SECRETish = re.compile(r"\b(sk|rk|whsec|key|token|secret)_[A-Za-z0-9_]{6,}", re
 
 
 def redact(text: str) -> str:
-    """Masks e-mail addresses and key-like strings before anything is stored or logged."""
-    return _SECRETish.sub("[secret]", _EMAIL.sub("[email]", text))
+    """Masks e-mail addresses, key-like strings, the configured secrets and URLs' queries and
+    user-info (`pipeline.redaction`) before anything is stored or logged."""
+    return _SECRETish.sub("[secret]", _EMAIL.sub("[email]", scrub(text)))

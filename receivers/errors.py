@@ -1,6 +1,7 @@
 """Every error the edge returns is JSON: a machine code and one human sentence, nothing else.
 
-No stack trace, secret or echo of the payload ever reaches a response or the log.
+No stack trace, secret or echo of the payload ever reaches a response or the log. Every refusal
+(4xx) is logged with its source and machine code only, so a provider stuck on a 400 is seen.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,14 @@ def error_response(
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
+        _log_refusal(exc.status, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.retry_after)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         code, message = _HTTP_CODES.get(status, ("http_error", "The request was refused."))
+        _log_refusal(status, code)
         return error_response(status, code, message)
 
     @app.errorhandler(Exception)
@@ -63,3 +66,18 @@ def register_error_handlers(app: Flask) -> None:
             "unexpected error in the receiver", extra={"error": type(exc).__name__, "at": where}
         )
         return error_response(500, "internal_error", "Stackwire could not handle this request.")
+
+
+MAX_LOGGED_NAME = 64
+
+
+def _log_refusal(status: int, code: str) -> None:
+    """One line per 4xx: the source named in the URL (trimmed: anyone may send any name), the
+    status and the machine code; never the body, a header or the query (it holds URL secrets)."""
+    if not 400 <= status < 500:
+        return
+    source = str((request.view_args or {}).get("source_name", ""))[:MAX_LOGGED_NAME]
+    log.warning(
+        "refused a webhook request",
+        extra={"source": source or None, "status": status, "code": code},
+    )

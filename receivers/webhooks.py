@@ -2,22 +2,25 @@
 
 Order matters: size and type are checked before the body is read, the signature before the body
 is parsed, and the event is committed before the answer; publishing comes last and may fail
-(the sweeper publishes whatever is still `received`).
+(the sweeper publishes whatever is still `received`). A body whose signature verified is kept
+even when it cannot be read (quarantined under its digest, `pipeline.flow.identify`), and still
+answered 400 with the reason.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from flask import Blueprint, Response, jsonify, request
 
 from pipeline.config.model import SourceConfig
-from pipeline.errors import BadPayload, DatabaseUnavailable, SignatureError
-from pipeline.log.ingest import IncomingEvent
-from pipeline.providers.base import Identified, SourceProvider
+from pipeline.errors import DatabaseUnavailable, SignatureError, UnstorableEvent
+from pipeline.flow.identify import Identification, identify_body
+from pipeline.log.ingest import IncomingEvent, Recorded
+from pipeline.providers.base import SourceProvider
 from pipeline.signatures.base import SignedRequest
 from receivers.errors import ApiError
+from receivers.intake import admit_unverified
 from receivers.state import receiver_state
 
 log = logging.getLogger(__name__)
@@ -37,25 +40,42 @@ def receive(source_name: str) -> Response:
     signed = SignedRequest(body, request.headers, request.args, state.clock())  # type: ignore[arg-type]
     try:
         verified = provider.signature.verify(source, signed)
-        payload = provider.parse(body)
     except SignatureError as exc:
         raise ApiError(401, exc.code, exc.message) from None
-    except BadPayload as exc:
-        raise ApiError(400, exc.code, exc.message) from None
-    identified, trouble = _identify(source, provider, payload, body)
+    admit_unverified(state.redis, source)  # 429 while too many await verification (PayPal)
+    # verified: from here on nothing is refused without being kept (quarantined if unreadable)
+    found = identify_body(source, body, request.headers)  # type: ignore[arg-type]
+    recorded = _record(source, provider, found, body, verified.secret_index)
+    if found.refusal is not None:
+        raise ApiError(400, found.refusal.code, found.refusal.message)
+    if recorded.outcome == "accepted":
+        state.publish_verify(recorded.event_id, recorded.lane)
+    response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
+    response.status_code = _STATUS[recorded.outcome]
+    return response
+
+
+def _record(
+    source: SourceConfig,
+    provider: SourceProvider,
+    found: Identification,
+    body: bytes,
+    secret_index: int | None,
+) -> Recorded:
+    identified = found.identified
     incoming = IncomingEvent(
         source=source.name,
         provider=provider.name,
         external_id=identified.external_id,
         provider_type=identified.provider_type,
-        lane=provider.lane_for(identified.provider_type) if trouble is None else None,
+        lane=provider.lane_for(identified.provider_type) if found.quarantine is None else None,
         body=body,
         headers={h: request.headers[h] for h in provider.stored_headers if h in request.headers},
-        secret_index=verified.secret_index,
-        quarantine=trouble,
+        secret_index=secret_index,
+        quarantine=found.quarantine,
     )
     try:
-        recorded = state.writer.record(incoming)
+        return receiver_state().writer.record(incoming)
     except DatabaseUnavailable:
         log.warning(
             "database unavailable; asked the provider to retry", extra={"source": source.name}
@@ -66,29 +86,10 @@ def receive(source_name: str) -> Response:
             "Stackwire cannot store events right now; retry later.",
             retry_after=5,
         ) from None
-    if recorded.outcome == "accepted":
-        state.publish_verify(recorded.event_id, recorded.lane)
-    response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
-    response.status_code = _STATUS[recorded.outcome]
-    return response
-
-
-def _identify(
-    source: SourceConfig, provider: SourceProvider, payload: object, body: bytes
-) -> tuple[Identified, str | None]:
-    """The event's id and type. A signed body we fail to read because of a bug of ours is kept,
-    quarantined under a hash of its bytes, instead of being refused until the provider gives up."""
-    try:
-        return provider.identify_for(source, payload, body, request.headers), None  # type: ignore[arg-type]
-    except BadPayload as exc:
-        raise ApiError(400, exc.code, exc.message) from None
-    except Exception as exc:
-        log.error(
-            "could not identify a signed event; quarantined",
-            extra={"source": source.name, "error": type(exc).__name__},
-        )
-        digest = hashlib.sha256(body).hexdigest()
-        return Identified(f"sha256:{digest}", "unidentified"), "unidentified"
+    except UnstorableEvent:
+        raise ApiError(
+            400, "unstorable_event", "The event holds a value that cannot be stored."
+        ) from None
 
 
 def _source(name: str) -> tuple[SourceConfig, SourceProvider]:

@@ -105,6 +105,10 @@ class SourceSchema(Schema):
     enabled = fields.Bool(load_default=True)
     # pin the payload contract version; None follows the newest the code knows
     contract_version = fields.Int(load_default=None, validate=validate.Range(1, 1000))
+    # events stored before their authenticity is proven (PayPal's postback): beyond this the
+    # receiver answers 429 with Retry-After; the provider's default when unset
+    unverified_rate_limit = Rate(load_default=None)
+    unverified_burst = fields.Int(load_default=None, validate=validate.Range(1, 100_000))
 
 
 class CircuitSchema(Schema):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.runtime import Runtime
 from pipeline.settings import Settings
+from tasks.celery_app import create_celery
 from tests.support.servers import (
     Servers,
     create_database,
@@ -71,6 +73,15 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
             "STACKWIRE_DATA_DIR": str(tmp_path),
         }
     )
+
+
+@pytest.fixture
+def runtime(settings: Settings, clean: None) -> Iterator[Runtime]:
+    """What a worker holds, in the test process, on an empty log: no worker consumes what it
+    publishes (the tests' own Redis database)."""
+    built = Runtime.build(settings, create_celery(settings, task_events=False))
+    yield built
+    built.close()
 
 
 @pytest.fixture(scope="session")

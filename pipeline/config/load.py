@@ -9,9 +9,10 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 
@@ -29,6 +30,7 @@ from pipeline.config.model import (
 from pipeline.errors import ConfigError
 from pipeline.keys import LANES
 from pipeline.providers.registry import destination_provider, source_provider
+from pipeline.redaction import remember_secrets
 from schemas.canonical import CANONICAL_TYPES
 from schemas.config import ConfigSchema
 
@@ -37,6 +39,11 @@ DEFAULT_MAX_HOLDS = {"payments": 259_200.0, "enrollments": 259_200.0, "analytics
 DEFAULT_NICE = {"payments": 0, "enrollments": 0, "analytics": 10}
 # ${NAME} or ${NAME:-default}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# options holding credentials (api_key, api_secret, client_secret, access_token, project_token,
+# service_secret, signing_secret, api_token, password…) and webhook URLs, whose path is a secret
+_SECRET_OPTION = re.compile(r"secret|key|token|password|credential", re.IGNORECASE)
+_URL_OPTION = re.compile(r"(webhook_)?url", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> Config:
@@ -87,6 +94,7 @@ def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path)
     flows = tuple(_flow(i, spec, sources, destinations) for i, spec in enumerate(data["flows"]))
     products = {key: _product(key, spec) for key, spec in data["products"].items()}
     service = data["service"]
+    remember_secrets(secret_values(sources.values(), destinations.values()))
     return Config(
         path=path,
         service=ServiceConfig(
@@ -100,6 +108,34 @@ def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         products=products,
         flows=flows,
     )
+
+
+def secret_values(
+    sources: Iterable[SourceConfig], destinations: Iterable[DestinationConfig]
+) -> set[str]:
+    """Every configured value that is a secret, to be masked in whatever is stored or logged:
+    signing secrets, credential options (by name), and webhook URLs (whose path is the secret)."""
+    found: set[str] = set()
+    for source in sources:
+        found.update(source.signing_secrets)
+        found.update(_secret_options(source.options))
+    for destination in destinations:
+        found.update(_secret_options(destination.options))
+    return found
+
+
+def _secret_options(options: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for key, value in options.items():
+        if isinstance(value, str) and _SECRET_OPTION.search(key):
+            found.add(value)
+        elif isinstance(value, str) and _URL_OPTION.fullmatch(key):
+            found.update((value, urlsplit(value).path))
+        elif isinstance(value, Mapping):  # headers: the values of credential-bearing names
+            found.update(
+                v for k, v in value.items() if isinstance(v, str) and _SECRET_HEADER.search(k)
+            )
+    return found
 
 
 def _interpolate(value: Any, environ: Mapping[str, str], key: str) -> Any:
@@ -156,6 +192,8 @@ def _provider_options(kind: str, name: str, spec: dict[str, Any], schema: Any) -
         "timeout_seconds",
         "circuit",
         "contract_version",
+        "unverified_rate_limit",
+        "unverified_burst",
     }
     extra = {k: v for k, v in spec.items() if k not in common}
     if schema is None:
@@ -191,7 +229,14 @@ def _source(name: str, spec: dict[str, Any], body_limit: int) -> SourceConfig:
         enabled=spec["enabled"],
         options=options,
         contract_version=spec["contract_version"],
+        **_unverified_rate(spec, provider.default_unverified_rate),
     )
+
+
+def _unverified_rate(spec: dict[str, Any], default: tuple[float, int] | None) -> dict[str, Any]:
+    rate = spec["unverified_rate_limit"] or (default[0] if default else None)
+    burst = spec["unverified_burst"] or (default[1] if default else 1)
+    return {"unverified_rate_limit": rate, "unverified_burst": burst}
 
 
 def _destination(name: str, spec: dict[str, Any]) -> DestinationConfig:

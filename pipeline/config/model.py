@@ -28,6 +28,9 @@ class SourceConfig:
     enabled: bool
     options: Mapping[str, Any] = field(repr=False)
     contract_version: int | None = None
+    # events per second (and burst) stored before they are verified; None: no limit
+    unverified_rate_limit: float | None = None
+    unverified_burst: int = 1
 
 
 @dataclass(frozen=True)

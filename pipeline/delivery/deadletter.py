@@ -14,9 +14,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from pipeline import keys
+from pipeline.delivery.rereceive import RESOLVED, Reopened, replay_received
 from pipeline.errors import PipelineError
 from pipeline.flow.publish import publish_deliveries
 from pipeline.log.alerts import raise_alert
@@ -24,6 +25,7 @@ from pipeline.log.events import StoredEvent, add_step, move
 from pipeline.log.models import DeliveryStatus, EventStatus
 from pipeline.logging import redact
 from pipeline.runtime import Runtime
+from pipeline.storable import json_text, strip_nul
 from schemas.contracts.base import ContractReport
 
 log = logging.getLogger(__name__)
@@ -106,9 +108,10 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
         )
         if not moved:
             return
-        body: bytes = connection.execute(
-            text("SELECT body FROM events WHERE id = :id"), {"id": event_id}
-        ).scalar_one()
+        stored = connection.execute(
+            text("SELECT source, body FROM events WHERE id = :id"), {"id": event_id}
+        ).one()
+        source: str = stored.source
         _insert(
             connection,
             event_id=event_id,
@@ -118,14 +121,14 @@ def fail_event(rt: Runtime, event_id: int, exc: PipelineError, step: str) -> Non
             reason=exc.reason,
             error=message,
             trace=trace_of(exc),
-            payload=_as_json(bytes(body)),
+            payload=_as_json(bytes(stored.body)),
             fetched=None,
         )
         raise_alert(
             connection,
             "dead_letter",
-            f"event:{step}",
-            f"An event failed at {step}: {message}",
+            f"source:{source}:{step}",  # one open alert per source and step, counting its events
+            f"An event from {source} failed at {step}: {message}",
             severity="critical",
         )
 
@@ -169,26 +172,28 @@ def dead_letter_delivery(rt: Runtime, delivery_id: int, exc: PipelineError) -> N
 @dataclass(frozen=True)
 class ReplayResult:
     dead_letter_id: int
-    outcome: str  # "replayed" | "already_delivered" | "not_found" | "not_replayable"
+    # "replayed" | "already_delivered" | "not_found" | "not_replayable", and for what the
+    # receiver set aside (`rereceive`): "duplicate" | "conflict" | "ignored" | "still_unreadable"
+    outcome: str
 
 
 def replay(rt: Runtime, dead_letter_id: int) -> ReplayResult:
-    """Re-runs the failed step: a delivery from `deliver`, an event from `verify`."""
+    """Re-runs the failed step: a delivery from `deliver`, an event from `verify`; what the
+    receiver set aside is received again (`pipeline.delivery.rereceive`)."""
     with rt.engine.begin() as connection:
         entry = connection.execute(
-            text("SELECT event_id, delivery_id, step FROM dead_letters WHERE id = :id FOR UPDATE"),
+            text(
+                "SELECT event_id, delivery_id, step, reason FROM dead_letters "
+                "WHERE id = :id FOR UPDATE"
+            ),
             {"id": dead_letter_id},
         ).first()
         if entry is None:
             return ReplayResult(dead_letter_id, "not_found")
-        event_id, delivery_id, step = int(entry[0]), entry[1], str(entry[2])
-        target = (
-            _reopen_delivery(connection, delivery_id)
-            if delivery_id is not None
-            else _reopen_event(connection, event_id)
-        )
-        if target is None or isinstance(target, str):
-            return ReplayResult(dead_letter_id, target or "not_replayable")
+        event_id, step = int(entry.event_id), str(entry.step)
+        reopened = _reopen(connection, rt, dead_letter_id, entry)
+        if reopened.outcome not in RESOLVED:
+            return ReplayResult(dead_letter_id, reopened.outcome)
         connection.execute(
             text(
                 "UPDATE dead_letters SET status = 'replayed', replayed_at = now(), "
@@ -201,17 +206,29 @@ def replay(rt: Runtime, dead_letter_id: int) -> ReplayResult:
             event_id,
             "replay",
             "requested",
-            detail={"dead_letter": dead_letter_id, "step": step},
+            detail={"dead_letter": dead_letter_id, "step": step, "outcome": reopened.outcome},
         )
-    task, item_id, lane = target
+    if reopened.publish is not None:
+        _publish(rt, *reopened.publish)
+    return ReplayResult(dead_letter_id, reopened.outcome)
+
+
+def _reopen(connection: Connection, rt: Runtime, dead_letter_id: int, entry: Row[Any]) -> Reopened:
+    if entry.delivery_id is not None:
+        return _reopen_delivery(connection, int(entry.delivery_id))
+    if entry.step == "receive":
+        return replay_received(connection, rt, dead_letter_id, int(entry.event_id), entry.reason)
+    return _reopen_event(connection, int(entry.event_id))
+
+
+def _publish(rt: Runtime, task: str, item_id: int, lane: str) -> None:
     if task == keys.DELIVER:
         publish_deliveries(rt, [(item_id, lane, _destination_of(rt, item_id))])
     else:
         rt.publisher.publish(task, [item_id], lane)
-    return ReplayResult(dead_letter_id, "replayed")
 
 
-def _reopen_delivery(connection: Connection, delivery_id: int) -> tuple[str, int, str] | str | None:
+def _reopen_delivery(connection: Connection, delivery_id: int) -> Reopened:
     row = connection.execute(
         text(
             """
@@ -227,11 +244,12 @@ def _reopen_delivery(connection: Connection, delivery_id: int) -> tuple[str, int
         status = connection.execute(
             text("SELECT status FROM deliveries WHERE id = :id"), {"id": delivery_id}
         ).scalar()
-        return "already_delivered" if status == DeliveryStatus.DELIVERED else None
-    return keys.DELIVER, delivery_id, row[0]
+        delivered = status == DeliveryStatus.DELIVERED
+        return Reopened("already_delivered" if delivered else "not_replayable")
+    return Reopened("replayed", (keys.DELIVER, delivery_id, row[0]))
 
 
-def _reopen_event(connection: Connection, event_id: int) -> tuple[str, int, str] | None:
+def _reopen_event(connection: Connection, event_id: int) -> Reopened:
     row = connection.execute(
         text(
             """
@@ -243,7 +261,9 @@ def _reopen_event(connection: Connection, event_id: int) -> tuple[str, int, str]
         ),
         {"id": event_id},
     ).first()
-    return (keys.VERIFY, event_id, row[0]) if row else None
+    return (
+        Reopened("replayed", (keys.VERIFY, event_id, row[0])) if row else Reopened("not_replayable")
+    )
 
 
 def _destination_of(rt: Runtime, delivery_id: int) -> str:
@@ -255,9 +275,12 @@ def _destination_of(rt: Runtime, delivery_id: int) -> str:
 
 
 def _insert(connection: Connection, **values: Any) -> int:
-    values["error"] = redact(values["error"])[:2000] if values["error"] else None
-    values["payload"] = json.dumps(values["payload"], default=str) if values["payload"] else None
-    values["fetched"] = json.dumps(values["fetched"], default=str) if values["fetched"] else None
+    """Nothing in the payload can make this write fail (see `pipeline.storable`): a dead letter
+    that cannot be written would leave its event open for the sweeper to republish forever."""
+    values["error"] = strip_nul(redact(values["error"])[:2000]) if values["error"] else None
+    values["trace"] = strip_nul(values["trace"]) if values["trace"] else None
+    values["payload"] = json_text(values["payload"]) if values["payload"] else None
+    values["fetched"] = json_text(values["fetched"]) if values["fetched"] else None
     dead_letter_id: int = connection.execute(INSERT_DEAD_LETTER, values).scalar_one()
     return dead_letter_id
 

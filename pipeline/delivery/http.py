@@ -3,6 +3,11 @@
 Every provider client goes through `ApiClient.request`, which classifies the answer (saleor's
 rule: 2xx done; 429, 5xx, timeouts and connection errors retried; 3xx and other 4xx never) and
 keeps a redacted note of the last exchange for the attempt row.
+
+A transport error's own text spells out the URL (urllib3: `Max retries exceeded with url:
+/mp/collect?api_secret=…`), and a dead letter keeps the formatted exception chain: the error we
+chain instead carries that text without query strings or user-info, and without the path when the
+path is the secret (a Slack, Zapier or Make hook URL: `shown_path`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.errors import ConfigurationError, ContractError, PermanentError, RetryableError
 from pipeline.logging import redact
+from pipeline.redaction import scrub_urls
 from pipeline.settings import Settings
 
 EXCERPT_CHARS = 300
@@ -54,7 +60,23 @@ class Exchange:
 
     @property
     def request_line(self) -> str:
-        return f"{self.method} {self.path}"
+        return redact(f"{self.method} {self.path}")
+
+
+class TransportError(Exception):
+    """What requests raised, retold without the secrets its text may hold (see the docstring)."""
+
+    @classmethod
+    def of(
+        cls, exc: requests.RequestException, path: str, shown_path: str | None
+    ) -> TransportError:
+        told = str(exc)
+        if shown_path is not None and path:
+            told = told.replace(path, shown_path)
+        return cls(f"{type(exc).__name__}: {redact(scrub_urls(told))}"[:1000])
+
+
+REDACTED_PATH = "/[redacted]"
 
 
 @dataclass
@@ -133,6 +155,8 @@ class ApiClient:
     timeout: float = 10.0
     headers: Mapping[str, str] = field(default_factory=dict)
     auth: tuple[str, str] | None = None
+    # what attempt rows and traces show instead of the path, when the path is the secret
+    shown_path: str | None = None
     last: Exchange = field(default_factory=Exchange)
 
     def request(
@@ -158,7 +182,8 @@ class ApiClient:
         if scope is not None and scope.throttle is not None:
             scope.throttle()  # may sleep briefly, or raise Throttled to defer the whole action
         started = time.perf_counter()
-        self.last = Exchange(method=method, path=urlsplit(url).path)
+        path = urlsplit(url).path
+        self.last = Exchange(method=method, path=self.shown_path or path)
         if scope is not None:
             scope.exchanges.append(self.last)
         try:
@@ -173,20 +198,25 @@ class ApiClient:
                 timeout=(min(self.timeout, 5.0), self.timeout),
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
+        except requests.RequestException as exc:
             self.last.duration_ms = (time.perf_counter() - started) * 1000
-            raise RetryableError(f"{self.provider} timed out", reason="timeout") from exc
-        except requests.ConnectionError as exc:
-            self.last.duration_ms = (time.perf_counter() - started) * 1000
-            raise RetryableError(
-                f"{self.provider} refused or dropped the connection", reason="connection_error"
-            ) from exc
+            raise self._transport_failure(exc) from TransportError.of(exc, path, self.shown_path)
         self.last.duration_ms = (time.perf_counter() - started) * 1000
         self.last.status = response.status_code
         self.last.excerpt = redact(response.text[:EXCERPT_CHARS])
         if response.status_code not in accept:
             raise_for_answer(response, provider=self.provider)
         return response
+
+    def _transport_failure(self, exc: requests.RequestException) -> RetryableError:
+        if isinstance(exc, requests.Timeout):
+            return RetryableError(f"{self.provider} timed out", reason="timeout")
+        if isinstance(exc, requests.ConnectionError):
+            return RetryableError(
+                f"{self.provider} refused or dropped the connection", reason="connection_error"
+            )
+        # a truncated or undecodable answer: transport trouble, not a verdict on the request
+        return RetryableError(f"{self.provider}: {type(exc).__name__}", reason="transport_error")
 
 
 def same_origin(url: str, base_url: str) -> bool:

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
 
-from pipeline.errors import FailureClass, PermanentError, PipelineError, RetryableError
+from pipeline.errors import (
+    DataRefusedError,
+    FailureClass,
+    PermanentError,
+    PipelineError,
+    RetryableError,
+    refused_by_database,
+)
 
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
@@ -50,6 +57,8 @@ def classify(exc: Exception, subject: str) -> PipelineError:
     re-raise those so the task is retried as a whole)."""
     if isinstance(exc, PipelineError):
         return exc
+    if refused_by_database(exc):  # an engine without `pipeline.log.db`'s hook
+        return DataRefusedError.of(exc)
     if isinstance(exc, SoftTimeLimitExceeded):
         return RetryableError(
             f"{subject} did not answer within the task's time limit", reason="time_limit"

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pipeline.flow.publish import is_batched, publish_delivery
 from pipeline.logging import redact
 from pipeline.providers.shared.instants import iso_utc
 from pipeline.runtime import Runtime
+from pipeline.storable import json_text
 
 INSERT_ATTEMPT = text(
     """
@@ -211,4 +211,4 @@ def _retry(
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str)
+    return json_text(value)  # a destination's answer may hold U+0000, which jsonb refuses

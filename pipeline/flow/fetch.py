@@ -28,6 +28,7 @@ from pipeline.log.identity import resolve_contact
 from pipeline.log.models import EventStatus
 from pipeline.providers.base import Fetched, Verdict
 from pipeline.runtime import Runtime
+from pipeline.storable import strip_nul
 from schemas.canonical import validate_canonical
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ def settle(
 ) -> str:
     """One transaction: the ordering guard, then a verdict, or the canonical event, the contact
     and the deliveries; published after it commits."""
+    # a fetched object may hold U+0000 (a buyer's name): no text or jsonb column could store it
+    result, fetched = strip_nul(result), strip_nul(fetched)
     with rt.engine.begin() as connection:
         acts = not isinstance(result, Verdict)
         if fetched is not None and not _newest_state(connection, event, fetched, claim=acts):

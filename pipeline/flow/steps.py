@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ from pipeline.log.events import StoredEvent, move
 from pipeline.log.models import EventStatus
 from pipeline.providers.base import SourceContext, SourceProvider, Verdict
 from pipeline.runtime import Runtime
+from pipeline.storable import json_text
 
 VERDICT_STATUS = {
     "wait": EventStatus.WAITING,
@@ -70,4 +70,4 @@ def elapsed_ms(started: float) -> float:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=str)
+    return json_text(value)

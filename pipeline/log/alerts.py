@@ -9,6 +9,8 @@ import logging
 
 from sqlalchemy import Connection, text
 
+from pipeline.storable import strip_nul
+
 log = logging.getLogger(__name__)
 
 RAISE_ALERT = text(
@@ -25,6 +27,12 @@ def raise_alert(
     connection: Connection, kind: str, subject: str, message: str, *, severity: str = "warning"
 ) -> None:
     connection.execute(
-        RAISE_ALERT, {"kind": kind, "subject": subject, "severity": severity, "message": message}
+        RAISE_ALERT,
+        {
+            "kind": kind,
+            "subject": strip_nul(subject),
+            "severity": severity,
+            "message": strip_nul(message),
+        },
     )
     log.warning("alert", extra={"alert": kind, "subject": subject, "severity": severity})

@@ -6,14 +6,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.errors import DataRefusedError, refused_by_database
 from pipeline.settings import Settings
 
 
 def create_db_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
-    return create_engine(
+    engine = create_engine(
         settings.sqlalchemy_url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -22,6 +24,16 @@ def create_db_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
         pool_pre_ping=False,
         connect_args={"connect_timeout": 5, "application_name": "stackwire"},
     )
+    event.listen(engine, "handle_error", _refused_data_is_permanent)
+    return engine
+
+
+def _refused_data_is_permanent(context: ExceptionContext) -> None:
+    """A verdict on the data (SQLSTATE 22/54) becomes a permanent pipeline error here, once for
+    every caller: as the OperationalError psycopg files it under, it would be retried as an
+    unreachable database, 100 times per task."""
+    if refused_by_database(context.original_exception):
+        raise DataRefusedError.of(context.original_exception) from None
 
 
 def alembic_config(settings: Settings) -> AlembicConfig:

@@ -6,13 +6,14 @@ same event cannot both move it: the loser sees `False` and stops.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
+
+from pipeline.storable import json_text
 
 LOAD_EVENT = text(
     """
@@ -113,7 +114,7 @@ def add_step(
 def _json(detail: dict[str, Any] | None, reason: str | None) -> str | None:
     if reason is not None:
         detail = {"reason": reason, **(detail or {})}
-    return json.dumps(detail, default=str) if detail else None
+    return json_text(detail) if detail else None
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,9 @@ class DeadLetter(Base):
     trace: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column()
     fetched: Mapped[dict[str, Any] | None] = mapped_column()
+    # raw bytes a dead letter must keep beyond its event's own body: the second body of an id
+    # conflict (bounded by the source's max_body_bytes), replayable as a new event
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(Text, server_default="open")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     replayed_at: Mapped[datetime | None] = mapped_column()

@@ -17,6 +17,7 @@ from marshmallow import Schema
 
 from pipeline.errors import BadPayload
 from pipeline.log.events import StoredEvent
+from pipeline.storable import NUL, strip_nul
 
 if TYPE_CHECKING:  # the config holds provider objects: types only, no import cycle
     import redis
@@ -86,13 +87,18 @@ Batch = list[tuple[DeliveryRef, dict[str, Any]]]
 
 def parse_json(body: bytes) -> Any:
     """JSON, refusing a bomb of brackets: the C decoder's own recursion guard stops it (at the
-    interpreter's recursion limit) before it costs more than a few microseconds per level."""
+    interpreter's recursion limit) before it costs more than a few microseconds per level.
+
+    U+0000 is dropped from every string (PostgreSQL can store none, see `pipeline.storable`).
+    UTF-8 JSON can only spell it `\\u0000` (UTF-16 and UTF-32 bodies hold NUL bytes), so a body
+    with neither is returned as parsed, without a walk."""
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except RecursionError:
         raise BadPayload("nesting_too_deep", "The JSON body is nested too deeply.") from None
     except (UnicodeDecodeError, ValueError):
         raise BadPayload("malformed_json", "The body is not valid JSON.") from None
+    return strip_nul(payload) if b"\\u0000" in body or b"\x00" in body else payload
 
 
 def parse_form(body: bytes) -> dict[str, Any]:
@@ -103,7 +109,9 @@ def parse_form(body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         raise BadPayload("malformed_form", "The body is not valid form data.") from None
     result: dict[str, Any] = {}
-    for key, value in pairs:
+    for raw_key, raw_value in pairs:
+        # `%00` decodes to U+0000, which PostgreSQL can store nowhere: dropped, as for JSON
+        key, value = raw_key.replace(NUL, ""), raw_value.replace(NUL, "")
         parts = key.replace("]", "").split("[")
         if len(parts) > MAX_JSON_DEPTH:
             raise BadPayload("nesting_too_deep", "The form keys are nested too deeply.")
@@ -131,6 +139,9 @@ class SourceProvider:
     # provider adds its own (`(*signature headers, *SourceProvider.stored_headers)`)
     stored_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")
     needs_secrets: ClassVar[bool] = True
+    # events whose authenticity is only proven after the edge (PayPal's postback) are stored at
+    # most this fast per source unless the source sets `unverified_rate_limit` (events/s, burst)
+    default_unverified_rate: ClassVar[tuple[float, int] | None] = None
     needs_api_base: ClassVar[bool] = False
     default_api_base: ClassVar[str | None] = None
     default_on_unknown_fields: ClassVar[str] = "reject"

@@ -35,6 +35,18 @@ class SignatureScheme(Protocol):
     def verify(self, source: SourceConfig, request: SignedRequest) -> Verified: ...
 
 
+class AllOf:
+    """Schemes a request must pass one after the other (a URL secret in front of a provider's own
+    checks); the first that names a secret reports it."""
+
+    def __init__(self, *schemes: SignatureScheme) -> None:
+        self.schemes = schemes
+
+    def verify(self, source: SourceConfig, request: SignedRequest) -> Verified:
+        indexes = [scheme.verify(source, request).secret_index for scheme in self.schemes]
+        return Verified(secret_index=next((i for i in indexes if i is not None), None))
+
+
 S = TypeVar("S")
 
 

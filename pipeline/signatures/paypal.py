@@ -5,7 +5,9 @@ developer.paypal.com/api/rest/webhooks/rest). Proving it needs PayPal's certific
 `verify-webhook-signature` API, i.e. outbound calls, which never happen inside the request: the
 provider's verify task does the postback. Here we refuse what cannot be a PayPal transmission:
 a missing or malformed header, a transmission time outside the source's tolerance (both ways),
-a certificate URL that is not https or not on a PayPal API host.
+a certificate URL that is not https or not on a PayPal API host. The PayPal source puts a URL
+secret in front of these checks (`AllOf(UrlSecret(), PayPalTransmission())`, docs/providers.md):
+well-formed headers alone prove nothing, and each stored row costs a postback later.
 
 Formats follow the `verify_webhook_signature` request schema (developer.paypal.com/api/webhooks/v1,
 limits: transmission_id 50, transmission_sig 500, cert_url 500, auth_algo `^[a-zA-Z0-9]+$` 100).

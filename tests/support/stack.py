@@ -64,8 +64,14 @@ class Stack:
         return dict(self.settings.env)
 
     def start_worker(
-        self, lane: str, *, name: str | None = None, concurrency: int = 1
+        self,
+        lane: str,
+        *,
+        name: str | None = None,
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """`env` adds to the stack's environment: a config value read with ${VAR:-default}."""
         assert self.log_dir is not None
         name = name or lane
         log = (self.log_dir / f"worker-{name}.log").open("ab")
@@ -82,12 +88,18 @@ class Stack:
                 "--name",
                 name,
             ],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(env or {})},
             stdout=log,
             stderr=log,
         )
         self.workers[name] = process
         return process
+
+    def restart_worker(self, lane: str, env: dict[str, str] | None = None) -> None:
+        """The lane's worker stopped and started again, with `env` (a config change)."""
+        self.stop_worker(lane)
+        self.start_worker(lane, env=env)
+        self.wait_for_workers((lane,))
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         assert self.log_dir is not None
@@ -128,9 +140,16 @@ class Stack:
         self.sandbox.stop()
         self.runtime.close()
 
-    def post_webhook(self, source: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+    def post_webhook(
+        self, source: str, body: bytes, headers: dict[str, str], *, key: str | None = None
+    ) -> requests.Response:
+        """`key`: the URL secret of a source that takes one (`?key=`)."""
         return requests.post(
-            f"{self.receiver.url}/webhooks/{source}", data=body, headers=headers, timeout=10
+            f"{self.receiver.url}/webhooks/{source}",
+            params={"key": key} if key else None,
+            data=body,
+            headers=headers,
+            timeout=10,
         )
 
 

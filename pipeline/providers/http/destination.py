@@ -32,6 +32,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates
 
+from pipeline.delivery.http import REDACTED_PATH
 from pipeline.providers.base import DeliveryRef, DestinationContext, DestinationProvider
 from pipeline.providers.shared.clients import destination_client
 from pipeline.providers.shared.options import StrictOptions
@@ -194,7 +195,10 @@ class HttpDestination(DestinationProvider):
                     options["signing_secret"], delivery.idempotency_key, timestamp, body
                 )
             )
-        client = destination_client(ctx, ctx.destination.name, base_url=options["url"])
+        # a Zapier or Make hook URL is its own secret: attempt rows and traces never show its path
+        client = destination_client(
+            ctx, ctx.destination.name, base_url=options["url"], shown_path=REDACTED_PATH
+        )
         response = client.request(options["method"], "", data=body, headers=headers)
         return {"status": response.status_code, "webhook_id": delivery.idempotency_key}
 

@@ -7,7 +7,9 @@ client_id:client_secret, form `grant_type=client_credentials`, answer `access_to
 `expires_in`), cached in Redis until shortly before it expires; `POST
 /v1/notifications/verify-webhook-signature` with the five transmission headers, our `webhook_id`
 and the event exactly as received answers `verification_status` SUCCESS or FAILURE (a bad
-signature is still HTTP 200). The webhook is a pointer: we re-read `GET /v2/payments/captures/{id}`
+signature is still HTTP 200). FAILURE dead-letters the event as `configuration` /
+`postback_failed` (alerted, replayable): our own webhook_id is as likely at fault as a forgery.
+The webhook is a pointer: we re-read `GET /v2/payments/captures/{id}`
 (or `/v2/payments/refunds/{id}` and the capture its `up` link names) and the order
 `GET /v2/checkout/orders/{id}` named by `supplementary_data.related_ids.order_id`, for the payer
 and the items. Ids are validated before they enter a URL; URLs are always built from api_base.
@@ -46,7 +48,7 @@ from marshmallow import ValidationError, fields, validate, validates
 
 from pipeline import keys
 from pipeline.delivery.http import ApiClient
-from pipeline.errors import BadPayload, ContractError
+from pipeline.errors import BadPayload, ConfigurationError, ContractError
 from pipeline.log.events import StoredEvent
 from pipeline.providers.base import Fetched, Identified, SourceContext, SourceProvider, Verdict
 from pipeline.providers.paypal.mapping import (
@@ -58,7 +60,9 @@ from pipeline.providers.paypal.mapping import (
 )
 from pipeline.providers.shared.instants import parse_instant
 from pipeline.providers.shared.options import StrictOptions
+from pipeline.signatures.base import AllOf
 from pipeline.signatures.paypal import POSTBACK_FIELDS, TRANSMISSION_HEADERS, PayPalTransmission
+from pipeline.signatures.url_secret import UrlSecret
 from schemas.contracts.paypal import CONTRACTS
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,14 @@ ORDER_PATH = re.compile(r"/v2/checkout/orders/([^/]+)$")
 DEFAULT_API_BASE = "https://api-m.paypal.com"
 TOKEN_MARGIN_SECONDS = 300
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+# FAILURE says the signature does not match *our* webhook_id: a forged or altered event, or just
+# as likely our own setting (a sandbox id on live, a webhook re-created in the dashboard), which
+# would fail every genuine payment. So the event is dead-lettered as configuration, alerted, and
+# replayed once the setting is checked; it is never silently rejected.
+POSTBACK_FAILED = (
+    "PayPal's verify-webhook-signature answered FAILURE: check the source's webhook_id and "
+    "api_base (a sandbox webhook id on live?), then replay; a forged or altered event fails too"
+)
 
 
 class PayPalOptions(StrictOptions):
@@ -232,9 +244,12 @@ FETCHERS: dict[str, Fetcher] = {
 
 class PayPalSource(SourceProvider):
     name = "paypal"
-    signature = PayPalTransmission()
+    # PayPal signs with its own RSA key, provable only by a call to PayPal: a URL secret in front
+    # keeps anyone else from storing rows and spending an OAuth token and a postback on each
+    signature = AllOf(UrlSecret(), PayPalTransmission())
     stored_headers = (*TRANSMISSION_HEADERS, *SourceProvider.stored_headers)
-    needs_secrets = False  # PayPal signs with its own RSA key: nothing shared to configure
+    # what holds the key is still unproven until the postback: stored at most this fast
+    default_unverified_rate = (20.0, 100)
     default_api_base = DEFAULT_API_BASE
     default_on_unknown_fields = "warn"
     options_schema = PayPalOptions
@@ -259,8 +274,14 @@ class PayPalSource(SourceProvider):
             data=body,
             headers={"Content-Type": "application/json"},
         )
-        if answer.get("verification_status") != "SUCCESS":
-            return Verdict("reject", "signature_not_verified")
+        status = answer.get("verification_status")
+        if status == "FAILURE":
+            raise ConfigurationError(POSTBACK_FAILED, reason="postback_failed")
+        if status != "SUCCESS":
+            raise ContractError(
+                "PayPal's verify-webhook-signature answer has no SUCCESS or FAILURE status",
+                reason="bad_postback_answer",
+            )
         return finality(event.provider_type, payload["resource"])
 
     def fetch(self, ctx: SourceContext, event: StoredEvent, payload: Any) -> Fetched | None:

@@ -16,10 +16,12 @@ def destination_client(
     base_url: str | None = None,
     headers: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
+    shown_path: str | None = None,
 ) -> ApiClient:
     """A client for the destination's `api_base` plus the API's `path` (or for `base_url`, when
     the address is an option, as for webhooks), bound to the shared session and the
-    destination's own timeout."""
+    destination's own timeout. `shown_path` stands in for the path in attempt rows and traces
+    when the path is the secret (a webhook URL)."""
     return ApiClient(
         provider=provider,
         base_url=(ctx.destination.api_base or "") + path if base_url is None else base_url,
@@ -27,4 +29,5 @@ def destination_client(
         timeout=ctx.destination.timeout_seconds,
         headers=headers or {},
         auth=auth,
+        shown_path=shown_path,
     )

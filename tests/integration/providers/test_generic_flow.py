@@ -114,6 +114,16 @@ def test_a_purchase_is_sent_and_announced_exactly_once_however_often_it_arrives(
     assert messages["messages"] == {
         SLACK_TOKEN: ["New purchase: Ada Lovelace bought Pro Course for 49.00 EUR."]
     }
+    # and no attempt row shows either hook's path: a webhook URL is its own secret
+    tries = rows(
+        live.runtime.engine,
+        "SELECT d.action, a.request FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+        "WHERE d.action IN ('orders-hook.send', 'team-slack.notify') ORDER BY d.action",
+    )
+    assert [(t["action"], t["request"]) for t in tries] == [
+        ("orders-hook.send", "POST /[redacted]"),
+        ("team-slack.notify", "POST /services/[redacted]"),
+    ]
     # and the second event about the same order found everything already planned
     plans = rows(
         live.runtime.engine,

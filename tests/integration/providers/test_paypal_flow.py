@@ -2,8 +2,9 @@
 
 A capture's webhook becomes one purchase.completed and its three deliveries (20-paypal.toml's
 flows: courses.enroll, email.subscribe, analytics.track; its sku maps to course 201), a
-resent transmission is a duplicate, a tampered body under genuine headers is rejected by PayPal's
-postback and delivers nothing, a pending capture waits, and a refund takes the course back.
+resent transmission is a duplicate, a tampered body under genuine headers fails PayPal's postback
+and delivers nothing, a wrong webhook_id dead-letters genuine payments until it is fixed and they
+are replayed, a pending capture waits, and a refund takes the course back.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Any
 
 import requests
 
+from pipeline.delivery.deadletter import replay
 from tests.support.db import counts, rows, scalar
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
 WEBHOOK_ID = "8PT597110X687430LKGECATA"  # 20-paypal.toml
+URL_SECRET = "paypal-url-secret-3c9d1e"  # its signing_secrets: the webhook URL's ?key=
 VERIFY_PATH = "/paypal/v1/notifications/verify-webhook-signature"
 PURCHASE_ACTIONS = {"courses.enroll", "email.subscribe", "analytics.track"}
 
@@ -42,7 +45,7 @@ def buy(stack: Stack, email: str, **spec: Any) -> dict[str, Any]:
 
 def deliver(stack: Stack, webhook: dict[str, Any], body: str | None = None) -> requests.Response:
     data = (body if body is not None else webhook["body"]).encode()
-    return stack.post_webhook("paypal", data, webhook["headers"])
+    return stack.post_webhook("paypal", data, webhook["headers"], key=URL_SECRET)
 
 
 def event_of(stack: Stack, event_id: str) -> dict[str, Any]:
@@ -127,7 +130,15 @@ def test_a_capture_is_one_purchase_delivered_once_and_a_resend_is_a_duplicate(li
     assert effects(live, "thinkific")["effects"] == {"user.created": 1, "enrollment.created": 1}
 
 
-def test_a_tampered_body_under_genuine_headers_is_rejected_and_delivers_nothing(
+def dead_letters(stack: Stack, row_id: int) -> list[dict[str, Any]]:
+    return rows(
+        stack.runtime.engine,
+        "SELECT id, step, failure_class, reason, status FROM dead_letters WHERE event_id = :e",
+        e=row_id,
+    )
+
+
+def test_a_tampered_body_under_genuine_headers_is_dead_lettered_and_delivers_nothing(
     live: Stack,
 ) -> None:
     # Given a genuine capture webhook whose amount is changed in transit
@@ -138,19 +149,68 @@ def test_a_tampered_body_under_genuine_headers_is_rejected_and_delivers_nothing(
     # When it arrives with the genuine transmission headers
     answer = deliver(live, bought, tampered)
 
-    # Then the edge accepts it (the headers are well formed and fresh) but PayPal's postback fails it
+    # Then the edge accepts it (the headers are well formed and fresh) but PayPal's postback fails
+    # it: kept as a dead letter to look at (FAILURE is as likely our own webhook_id), not rejected
     assert answer.status_code == 202, answer.text
     row = wait_until(
-        lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "rejected", timeout=60
+        lambda: event_of(live, bought["event_id"]), lambda e: e["status"] == "failed", timeout=60
     )
-    assert row["reason"] == "signature_not_verified"
-    assert row["canonical_type"] is None
+    assert (row["reason"], row["canonical_type"]) == ("postback_failed", None)
+    [dead] = dead_letters(live, row["id"])
+    assert (dead["step"], dead["failure_class"], dead["reason"]) == (
+        "verify",
+        "configuration",
+        "postback_failed",
+    )
     assert calls(live, VERIFY_PATH) == [200]
     # nothing was fetched, planned or delivered
     assert [c for c in live.sandbox_state.calls if "/v2/" in c.path] == []
     assert scalar(live.runtime.engine, "SELECT count(*) FROM deliveries") == 0
     for provider in ("thinkific", "mailchimp", "mixpanel"):
         assert effects(live, provider) == {}
+
+
+def test_a_wrong_webhook_id_dead_letters_genuine_payments_until_fixed_and_replayed(
+    live: Stack,
+) -> None:
+    # Given the payments worker runs with a webhook_id PayPal does not know (a sandbox id on live)
+    live.restart_worker("payments", env={"PAYPAL_WEBHOOK_ID": "5WR0NG0WEBHOOK0ID0SANDBOX"})
+    try:
+        # When a genuine capture arrives
+        bought = buy(live, "ada.misconfigured@example.com")
+        assert deliver(live, bought).status_code == 202
+
+        # Then it is not silently rejected: dead-lettered as configuration, and alerted
+        row = wait_until(
+            lambda: event_of(live, bought["event_id"]),
+            lambda e: e["status"] == "failed",
+            timeout=60,
+        )
+        [dead] = dead_letters(live, row["id"])
+        assert (dead["failure_class"], dead["reason"], dead["status"]) == (
+            "configuration",
+            "postback_failed",
+            "open",
+        )
+        [alert] = rows(live.runtime.engine, "SELECT kind, subject, severity, message FROM alerts")
+        assert (alert["kind"], alert["subject"], alert["severity"]) == (
+            "dead_letter",
+            "source:paypal:verify",
+            "critical",
+        )
+        assert "webhook_id" in alert["message"]
+    finally:
+        # When the creator fixes the setting (the worker restarts with the right webhook_id)
+        live.restart_worker("payments")
+
+    # and replays the dead letter
+    assert replay(live.runtime, dead["id"]).outcome == "replayed"
+
+    # Then the payment is verified and delivered, once
+    settled(live, bought["event_id"], PURCHASE_ACTIONS)
+    assert event_of(live, bought["event_id"])["status"] == "processed"
+    assert calls(live, VERIFY_PATH) == [200, 200]
+    assert effects(live, "thinkific")["effects"] == {"user.created": 1, "enrollment.created": 1}
 
 
 def test_a_pending_capture_waits_and_delivers_nothing(live: Stack) -> None:

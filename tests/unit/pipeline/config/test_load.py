@@ -8,6 +8,8 @@ import pytest
 
 from pipeline.config.load import load_config
 from pipeline.errors import ConfigError
+from pipeline.logging import redact
+from tests.support.fixtures import FIXTURES
 
 BASE = """
 [sources.stripe]
@@ -112,3 +114,27 @@ def test_the_demo_config_is_valid() -> None:
 
     config = load_config(DEFAULT_CONFIG, {})
     assert set(config.destinations) == {"courses", "email", "analytics"}
+
+
+def test_every_configured_secret_is_masked_wherever_text_is_stored_or_logged() -> None:
+    # Given the test configuration, loaded as a process loads it
+    load_config(FIXTURES / "config", {"SANDBOX_PORT": "8100"})
+    secrets = {
+        "signing secret": "whsec_test_current",
+        "URL secret": "paypal-url-secret-3c9d1e",
+        "source credential": "paypal-test-secret",
+        "API key": "kit_test_api_key",
+        "GA4 api_secret": "ga4_test_api_secret",
+        "access token": "pat-na1-11111111-2222-3333-4444-555555555555",
+        "header credential": "orders-hook-test-key",
+        "hook URL path": "/webhook_sink/hooks/orders",
+    }
+    for what, value in secrets.items():
+        # When any text holding it is redacted (dead letters, traces, attempt rows, logs)
+        masked = redact(f"failed while sending {value} somewhere")
+        # Then the value is gone
+        assert value not in masked, what
+    # and what is not a secret stays readable
+    assert redact("list list0001 at https://api.example.com/v1") == (
+        "list list0001 at https://api.example.com/v1"
+    )

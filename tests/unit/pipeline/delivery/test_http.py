@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import email.utils
+from typing import Any
 
 import pytest
 import requests
 
-from pipeline.delivery.http import parse_retry_after, raise_for_answer, same_origin
+from pipeline.delivery.deadletter import trace_of
+from pipeline.delivery.http import (
+    REDACTED_PATH,
+    ApiClient,
+    build_session,
+    call_scope,
+    parse_retry_after,
+    raise_for_answer,
+    same_origin,
+)
 from pipeline.errors import ConfigurationError, PermanentError, RetryableError
 from pipeline.logging import redact
+from tests.support.servers import free_port
 
 
 def response(status: int, **headers: str) -> requests.Response:
@@ -84,3 +95,35 @@ def test_redact_masks_addresses_and_keys() -> None:
 )
 def test_a_payload_url_is_followed_only_to_the_configured_origin(url: str, expected: bool) -> None:
     assert same_origin(url, "https://api.calendly.com") is expected
+
+
+def unreachable(path: str = "", **options: Any) -> ApiClient:
+    return ApiClient(
+        provider="ga4",
+        base_url=f"http://127.0.0.1:{free_port()}{path}",
+        session=build_session(),
+        timeout=2.0,
+        **options,
+    )
+
+
+def test_a_transport_error_keeps_the_query_and_its_secret_out_of_the_trace() -> None:
+    # urllib3's own text names the URL, query and all: GA4's api_secret rides in the query
+    client = unreachable()
+    with pytest.raises(RetryableError) as raised:
+        client.request(
+            "POST", "/mp/collect", params={"measurement_id": "G-1", "api_secret": "Zx9QwErTy"}
+        )
+    trace = trace_of(raised.value)  # what a dead letter keeps
+    assert raised.value.reason == "connection_error"
+    assert "TransportError: ConnectionError" in trace and "/mp/collect?[redacted]" in trace
+    assert "Zx9QwErTy" not in trace and "measurement_id" not in trace
+
+
+def test_a_secret_path_is_shown_redacted_in_the_attempt_and_the_trace() -> None:
+    # a Zapier or Make hook URL is its own secret
+    client = unreachable("/hooks/catch/123/s3cr3tHookPath", shown_path=REDACTED_PATH)
+    with call_scope() as scope, pytest.raises(RetryableError) as raised:
+        client.request("POST", "", data=b"{}")
+    assert [e.request_line for e in scope.exchanges] == ["POST /[redacted]"]
+    assert "s3cr3tHookPath" not in trace_of(raised.value)

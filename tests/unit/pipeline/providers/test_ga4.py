@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from pipeline.delivery.deadletter import trace_of
 from pipeline.errors import ContractError, PermanentError, RetryableError
 from pipeline.log.identity import email_hash
 from pipeline.providers.base import DeliveryRef
@@ -21,6 +22,7 @@ from pipeline.providers.shared import shape
 from tests.support.canned import Answer, Canned
 from tests.support.contexts import destination_config, destination_context
 from tests.support.fixtures import FIXTURES as FIXTURE_ROOT
+from tests.support.servers import free_port
 
 FIXTURES = FIXTURE_ROOT / "ga4"
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC).timestamp()
@@ -312,3 +314,24 @@ def test_an_unreadable_validation_answer_sends_nothing_and_tries_again_later() -
     with pytest.raises(RetryableError) as raised:
         send([(ref(1), purchase(1))], (200, ["not", "an", "object"], {}), validate=True)
     assert raised.value.reason == "ga4_debug_unreadable"
+
+
+def test_an_unreachable_ga4_keeps_its_secret_out_of_the_dead_letter_trace() -> None:
+    # Given GA4 refusing connections: urllib3's error text spells out /mp/collect?…&api_secret=…
+    loaded = Ga4Options().load({"measurement_id": "G-STACKWIRE1", "api_secret": "Zx9QwErTyUi"})
+    destination = destination_config(
+        DESTINATION,
+        api_base=f"http://127.0.0.1:{free_port()}",
+        timeout_seconds=2.0,
+        options=loaded,
+    )
+    ctx = destination_context(destination, now=NOW)
+
+    # When a batch is sent
+    with pytest.raises(RetryableError) as raised:
+        DESTINATION.perform_batch(ctx, [(ref(1), purchase(1))])
+
+    # Then what a dead letter keeps (the formatted exception chain) holds neither secret nor query
+    trace = trace_of(raised.value)
+    assert raised.value.reason == "connection_error"
+    assert "Zx9QwErTyUi" not in trace and "G-STACKWIRE1" not in trace and "api_secret" not in trace

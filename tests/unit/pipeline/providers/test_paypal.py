@@ -120,20 +120,39 @@ def in_currency(currency: str, value: str) -> tuple[dict[str, Any], dict[str, An
 
 
 def configured(**changes: Any) -> SourceConfig:
-    spec = {"provider": "paypal", "client_id": "a", "client_secret": "b", "webhook_id": WEBHOOK_ID}
+    spec = {
+        "provider": "paypal",
+        "signing_secrets": ["paypal-url-secret"],
+        "client_id": "a",
+        "client_secret": "b",
+        "webhook_id": WEBHOOK_ID,
+    }
     spec.update(changes)
     raw = {"sources": {"pp": {k: v for k, v in spec.items() if v is not None}}}
     return build_config(raw, {}, Path("paypal.toml")).sources["pp"]
 
 
-def test_a_paypal_source_needs_no_secret_and_defaults_to_the_live_api() -> None:
+def test_a_paypal_source_takes_a_url_secret_and_defaults_to_the_live_api() -> None:
     found = configured(cert_hosts=["certs.example.net:8443"])
     assert (found.api_base, found.signing_secrets, found.on_unknown_fields) == (
         "https://api-m.paypal.com",
-        (),
+        ("paypal-url-secret",),
         "warn",
     )
     assert found.options["cert_hosts"] == ["certs.example.net:8443"]
+    # rows stored before PayPal's postback verifies them are limited by default
+    assert (found.unverified_rate_limit, found.unverified_burst) == (20.0, 100)
+
+
+def test_a_paypal_source_without_a_url_secret_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError) as refused:
+        configured(signing_secrets=None)
+    assert str(refused.value) == "sources.pp.signing_secrets: at least one secret is required"
+
+
+def test_the_unverified_limit_can_be_set_per_source() -> None:
+    found = configured(unverified_rate_limit="5/s", unverified_burst=10)
+    assert (found.unverified_rate_limit, found.unverified_burst) == (5.0, 10)
 
 
 @pytest.mark.parametrize(
@@ -488,14 +507,24 @@ def test_a_genuine_transmission_verifies_and_the_token_is_reused(
     assert any(cache.ttl(k) > 32000 for k in cache.scan_iter("stackwire:paypal:token:*"))
 
 
-def test_a_tampered_body_with_genuine_headers_is_rejected(sandbox: Any, cache: redis.Redis) -> None:
-    webhook = emitted(sandbox)
-    body = webhook["body"].replace('"value": "21.12"', '"value": "0.01"', 1).encode()
-    assert body != webhook["body"].encode()
+@pytest.mark.parametrize("sent_for", ["tampered", "another_webhook_id"])
+def test_a_failed_postback_is_a_configuration_error_to_fix_and_replay(
+    sandbox: Any, cache: redis.Redis, sent_for: str
+) -> None:
+    # a body altered in transit, or genuine events signed for a webhook id other than ours (a
+    # sandbox id on live): PayPal answers FAILURE for both, and our setting is the likelier cause
+    if sent_for == "tampered":
+        webhook = emitted(sandbox)
+        body = webhook["body"].replace('"value": "21.12"', '"value": "0.01"', 1).encode()
+        assert body != webhook["body"].encode()
+    else:
+        webhook = emitted(sandbox, webhook_id="9XY11122233344455LIVEWEBHOOK")
+        body = webhook["body"].encode()
     event, payload = stored(body, webhook["headers"])
-    assert SOURCE.verify(live_ctx(sandbox, cache), event, payload) == Verdict(
-        "reject", "signature_not_verified"
-    )
+    with pytest.raises(ConfigurationError) as failed:
+        SOURCE.verify(live_ctx(sandbox, cache), event, payload)
+    assert (failed.value.failure_class, failed.value.reason) == ("configuration", "postback_failed")
+    assert "webhook_id" in failed.value.message
 
 
 def test_a_genuine_pending_capture_waits(sandbox: Any, cache: redis.Redis) -> None:
