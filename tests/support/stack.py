@@ -6,6 +6,7 @@ asked) consuming real Redis queues. No eager mode anywhere.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -91,6 +92,7 @@ class Stack:
             env={**os.environ, **self.env, **(env or {})},
             stdout=log,
             stderr=log,
+            start_new_session=True,
         )
         self.workers[name] = process
         return process
@@ -109,6 +111,7 @@ class Stack:
             env={**os.environ, **self.env},
             stdout=log,
             stderr=log,
+            start_new_session=True,
         )
         self.workers["beat"] = process
         return process
@@ -126,12 +129,23 @@ class Stack:
             )
 
     def stop_worker(self, name: str, *, kill: bool = False) -> None:
+        """A warm shutdown (SIGTERM), or `kill`: SIGKILL to the worker and its pool children.
+
+        A warm shutdown waits for the task in hand; one stuck on a slow call gets a cold
+        shutdown (SIGQUIT), then SIGKILL, so a test's teardown never hangs on it.
+        """
         process = self.workers.pop(name)
         if kill:
-            process.kill()
-        else:
-            process.terminate()
-        process.wait(timeout=30)
+            stop_process_group(process, signal.SIGKILL)
+            process.wait(timeout=30)
+            return
+        for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGQUIT, 10.0), (signal.SIGKILL, 30.0)):
+            stop_process_group(process, sig)
+            try:
+                process.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
 
     def stop(self) -> None:
         for name in list(self.workers):
@@ -151,6 +165,17 @@ class Stack:
             headers=headers,
             timeout=10,
         )
+
+
+def stop_process_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """`sig` to the worker's own session (it was started with start_new_session)."""
+    try:
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+    except ProcessLookupError:
+        pass
 
 
 def build_stack(
