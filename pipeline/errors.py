@@ -158,3 +158,23 @@ class Throttled(RetryableError):  # noqa: N818 - a condition, not a failure
             retry_after=wait,
             reason="rate_limited",
         )
+
+
+class BadQuery(ValueError):  # noqa: N818 - the admin API's vocabulary: a 400 with this code
+    """A search filter or cursor that cannot be used; `message` is one sentence for the operator."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class PlanNotFound(LookupError):  # noqa: N818 - the admin API's vocabulary: a 404
+    """No replay plan has that id."""
+
+
+class PlanRefused(ValueError):  # noqa: N818 - the admin API's vocabulary: a 400 with this code
+    """A replay plan that cannot be made as asked (too large, an unknown mode)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message

@@ -32,6 +32,8 @@ DELIVER = "stackwire.deliver"
 FLUSH = "stackwire.flush"
 SWEEP = "stackwire.sweep"
 PROBE_CIRCUITS = "stackwire.probe_circuits"
+RUN_REPLAY = "stackwire.run_replay"
+RESUME_REPLAYS = "stackwire.resume_replays"
 
 # -- periodic jobs whose last run is recorded (/readyz, `stackwire status`) ------------------------
 BEAT_JOB = "beat"  # Beat sent its schedule
@@ -102,3 +104,13 @@ def provider_ids(destination: str, api_base: str | None, kind: str) -> str:
 def access_token(provider: str, account: str) -> str:
     """An OAuth access token cached for every worker; `account` is a digest, never a credential."""
     return f"{PREFIX}{provider}:token:{account}"
+
+
+def admin_bucket(token_name: str) -> str:
+    """An admin-API token's own rate limit, shared by every receiver process."""
+    return f"{PREFIX}admin:{token_name}"
+
+
+def admin_pause(token_name: str) -> str:
+    """Unused pause key the shared bucket script reads beside the admin bucket."""
+    return f"{PREFIX}admin-pause:{token_name}"

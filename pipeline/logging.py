@@ -33,6 +33,24 @@ def clear() -> None:
     log_context.set(None)
 
 
+def bind_event(event_id: int, source: str, trace_id: str | None) -> None:
+    """What every line a step writes about an event carries; `trace_id` is the receiver's."""
+    bind(event_id=event_id, source=source, trace_id=trace_id)
+
+
+def bind_delivery(
+    *, event_id: int | None, trace_id: str | None, delivery_id: int, action: str, attempt: int
+) -> None:
+    """The same for a delivery attempt."""
+    bind(
+        event_id=event_id,
+        trace_id=trace_id,
+        delivery_id=delivery_id,
+        action=action,
+        attempt=attempt,
+    )
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, component: str) -> None:
         super().__init__()

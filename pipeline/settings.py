@@ -58,6 +58,11 @@ class Settings:
     # outbound HTTP: the CA bundle and proxies, read once here instead of on every request
     ca_bundle: str | None = None
     proxies: Mapping[str, str] = field(default_factory=dict)
+    # keys the e-mail handles operators search by (pipeline/ops/handles.py); unset: a key file
+    # made once in the data directory
+    hash_key: str | None = field(default=None, repr=False)
+    # the admin API's one `admin` token (more, with scopes, in the config's [[admin.tokens]])
+    admin_token: str | None = field(default=None, repr=False)
     # the live `stackwire up` whose run file filled what the environment left unset
     run: RunRecord | None = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -98,6 +103,8 @@ class Settings:
             flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
             proxies=_proxies(env),
+            hash_key=env.get("STACKWIRE_HASH_KEY") or None,
+            admin_token=env.get("STACKWIRE_ADMIN_TOKEN") or None,
             run=run,
             env={**recorded, **given},
         )

@@ -77,14 +77,16 @@ class Report:
         return {**asdict(self), "problems": self.problems}
 
 
-def collect(settings: Settings, celery: Celery, *, now: float) -> Report:
+def collect(settings: Settings, celery: Celery, *, now: float, receiver: bool = True) -> Report:
+    """`receiver=False`: the receiver is the one asking (the admin API), so it is not probed."""
     postgres, dead_letters = _postgres(settings)
     redis_server, jobs = _redis(settings, now)
     servers = [postgres, redis_server]
     broker = _broker(settings, celery)
     if settings.broker_url and settings.broker_url != settings.redis_url:
         servers.append(broker)
-    servers.append(_receiver(settings))
+    if receiver:
+        servers.append(_receiver(settings))
     return Report(servers, _lanes(celery, broker), jobs, dead_letters, settings.run)
 
 

@@ -77,7 +77,8 @@ def _log_refusal(status: int, code: str) -> None:
     if not 400 <= status < 500:
         return
     source = str((request.view_args or {}).get("source_name", ""))[:MAX_LOGGED_NAME]
+    what = "an admin API request" if request.path.startswith("/api/") else "a webhook request"
     log.warning(
-        "refused a webhook request",
+        f"refused {what}",
         extra={"source": source or None, "status": status, "code": code},
     )

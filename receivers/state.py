@@ -16,7 +16,7 @@ from pipeline.config.model import Config
 from pipeline.flow import publish
 from pipeline.log.db import create_db_engine
 from pipeline.log.ingest import EventWriter
-from pipeline.runtime import Clock, create_redis
+from pipeline.runtime import Clock, Runtime, create_redis
 from pipeline.settings import Settings
 
 
@@ -32,6 +32,7 @@ class ReceiverState:
     _redis: redis.Redis | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _publisher: publish.Publisher | None = field(default=None, repr=False)
+    _runtime: Runtime | None = field(default=None, repr=False)
 
     def publish_verify(self, event_id: int, lane: str) -> bool:
         """After commit: queue verify. No publish retries in the request: the event is durable
@@ -48,6 +49,13 @@ class ReceiverState:
                 self.settings.effective_broker_url, self.celery, retry=False
             )
         return self._publisher
+
+    @property
+    def runtime(self) -> Runtime:
+        """What the admin API's replays and destination levers run with (built on first use)."""
+        if self._runtime is None:
+            self._runtime = Runtime.build(self.settings, self.celery, config=self.config)
+        return self._runtime
 
     @property
     def redis(self) -> redis.Redis:

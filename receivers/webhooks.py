@@ -22,6 +22,7 @@ from pipeline.signatures.base import SignedRequest
 from receivers.errors import ApiError
 from receivers.intake import admit_unverified
 from receivers.state import receiver_state
+from receivers.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -73,6 +74,7 @@ def _record(
         headers={h: request.headers[h] for h in provider.stored_headers if h in request.headers},
         secret_index=secret_index,
         quarantine=found.quarantine,
+        trace_id=current_trace_id(),
     )
     try:
         return receiver_state().writer.record(incoming)

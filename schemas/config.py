@@ -168,6 +168,44 @@ class FlowSchema(Schema):
     sources = fields.List(fields.Str(), load_default=None)
 
 
+ADMIN_SCOPES = ("read", "replay", "admin")
+
+
+class AdminTokenSchema(Schema):
+    """One admin-API token. An empty `token` (`"${NEXT_TOKEN:-}"`) is a slot not in use: the way
+    to keep a rotation's second token in the file before its variable is set."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    scope = fields.Str(required=True, validate=validate.OneOf(ADMIN_SCOPES))
+    token = fields.Str(required=True, validate=validate.Length(max=512))
+
+    @validates_schema
+    def _token_is_long_enough(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if 0 < len(data.get("token", "")) < 16:
+            raise ValidationError(
+                "A token is at least 16 characters (or empty: not in use).", "token"
+            )
+
+
+class AdminSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    tokens = fields.List(fields.Nested(AdminTokenSchema), load_default=list)
+    # per token, shared by every receiver process
+    rate_limit = Rate(load_default=20.0)
+    burst = fields.Int(load_default=60, validate=validate.Range(1, 100_000))
+
+    @validates_schema
+    def _names_are_unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        names = [token["name"] for token in data.get("tokens", [])]
+        if len(names) != len(set(names)):
+            raise ValidationError("Each admin token needs its own name.", "tokens")
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -192,3 +230,4 @@ class ConfigSchema(Schema):
         keys=fields.Str(), values=fields.Nested(ProductSchema), load_default=dict
     )
     flows = fields.List(fields.Nested(FlowSchema), load_default=list)
+    admin = fields.Nested(AdminSchema, load_default=lambda: AdminSchema().load({}))

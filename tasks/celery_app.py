@@ -98,4 +98,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": every,
             "options": {"queue": MAINTENANCE, "expires": every * 2},
         },
+        # a running replay plan whose chunk message was lost (a task that crashed) goes on
+        "resume-replays": {
+            "task": keys.RESUME_REPLAYS,
+            "schedule": max(every * 6, 30.0),
+            "options": {"queue": MAINTENANCE, "expires": 60.0},
+        },
     }

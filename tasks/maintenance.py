@@ -1,4 +1,5 @@
-"""Periodic jobs (scheduled in `tasks.celery_app.beat_schedule`): the sweeper and the circuit prober.
+"""Periodic jobs (scheduled in `tasks.celery_app.beat_schedule`): the sweeper, the circuit prober
+and the replay watchdog; and the replay plans' chunks (`pipeline.ops.replays`).
 
 Neither is retried when a server is unreachable: the next run, a few seconds later, tries again.
 Each records a run that completed (`pipeline.flow.liveness`), so one that stops is seen.
@@ -13,7 +14,8 @@ from pipeline.delivery.gates.holds import probe_circuits as probe
 from pipeline.errors import INFRASTRUCTURE_ERRORS
 from pipeline.flow.liveness import record_run
 from pipeline.flow.sweeper import sweep as sweep_log
-from tasks.base import runtime_of
+from pipeline.ops.replays import continue_plan, resume_stalled
+from tasks.base import run_or_retry, runtime_of
 
 
 @shared_task(name=keys.SWEEP, bind=True, ignore_result=True)
@@ -36,3 +38,16 @@ def probe_circuits(self: Task) -> dict[str, str]:
         return report
     except INFRASTRUCTURE_ERRORS:
         return {}
+
+
+@shared_task(name=keys.RUN_REPLAY, bind=True, ignore_result=True)
+def run_replay(self: Task, plan_id: str) -> bool:
+    return run_or_retry(self, lambda rt: continue_plan(rt, str(plan_id)))
+
+
+@shared_task(name=keys.RESUME_REPLAYS, bind=True, ignore_result=True)
+def resume_replays(self: Task) -> list[str]:
+    try:
+        return resume_stalled(runtime_of(self.app))
+    except INFRASTRUCTURE_ERRORS:
+        return []

@@ -18,6 +18,8 @@ from marshmallow import ValidationError
 
 from pipeline.config.model import (
     Action,
+    AdminConfig,
+    AdminToken,
     CircuitPolicy,
     Config,
     DestinationConfig,
@@ -94,7 +96,10 @@ def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path)
     flows = tuple(_flow(i, spec, sources, destinations) for i, spec in enumerate(data["flows"]))
     products = {key: _product(key, spec) for key, spec in data["products"].items()}
     service = data["service"]
-    remember_secrets(secret_values(sources.values(), destinations.values()))
+    admin = _admin(data["admin"])
+    remember_secrets(
+        secret_values(sources.values(), destinations.values()) | {t.token for t in admin.tokens}
+    )
     return Config(
         path=path,
         service=ServiceConfig(
@@ -107,7 +112,17 @@ def build_config(raw: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         destinations=destinations,
         products=products,
         flows=flows,
+        admin=admin,
     )
+
+
+def _admin(spec: Mapping[str, Any]) -> AdminConfig:
+    tokens = tuple(
+        AdminToken(name=t["name"], scope=t["scope"], token=t["token"])
+        for t in spec["tokens"]
+        if t["token"]
+    )
+    return AdminConfig(tokens=tokens, rate_limit=spec["rate_limit"], burst=spec["burst"])
 
 
 def secret_values(

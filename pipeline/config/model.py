@@ -108,6 +108,22 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class AdminToken:
+    name: str
+    scope: str  # "read" < "replay" < "admin"
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The admin API's tokens from the config; STACKWIRE_ADMIN_TOKEN adds one `admin` token."""
+
+    tokens: tuple[AdminToken, ...] = ()
+    rate_limit: float = 20.0
+    burst: int = 60
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     service: ServiceConfig
@@ -116,6 +132,7 @@ class Config:
     destinations: Mapping[str, DestinationConfig]
     products: Mapping[str, Product]
     flows: tuple[Flow, ...]
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     def actions_for(self, canonical_type: str, source: str) -> list[Action]:
         """Every action the flows ask for on this event, once each, in the order written."""

@@ -19,6 +19,7 @@ from pipeline.delivery.http import call_scope
 from pipeline.delivery.policy import UNKNOWN_OUTCOME_MARGIN, classify
 from pipeline.delivery.record import record_delivered, settle_failure
 from pipeline.errors import INFRASTRUCTURE_ERRORS, ConfigurationError, Throttled
+from pipeline.logging import bind_delivery
 from pipeline.providers.base import DestinationContext
 from pipeline.runtime import Runtime
 
@@ -29,6 +30,13 @@ def attempt(rt: Runtime, delivery_id: int, claimant: str | None = None) -> str:
         claimed = claim(connection, delivery_id, claimant)
     if claimed is None:
         return "not_claimable"
+    bind_delivery(
+        event_id=claimed.event_id,
+        trace_id=claimed.trace_id,
+        delivery_id=claimed.ref.id,
+        action=claimed.ref.action,
+        attempt=claimed.ref.attempt,
+    )
     try:
         destination = configured_destination(rt, claimed.destination)
     except ConfigurationError as exc:

@@ -39,7 +39,8 @@ CLAIM = text(
             AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '1 second'))
            OR (d.status = 'in_flight' AND (d.lease_until < now() OR d.claimed_by = :claimant)))
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
-              d.window_started_at, d.subject, e.canonical, prior.reclaimed_lease
+              d.window_started_at, d.subject, e.canonical, d.event_id, e.trace_id,
+              prior.reclaimed_lease
     """
 )
 CLAIM_DUE = text(
@@ -59,7 +60,7 @@ CLAIM_DUE = text(
     FROM due, events e
     WHERE d.id = due.id AND e.id = d.event_id
     RETURNING d.id, d.action, d.destination, d.lane, d.idempotency_key, d.attempts,
-              d.window_started_at, d.subject, e.canonical
+              d.window_started_at, d.subject, e.canonical, d.event_id, e.trace_id
     """
 )
 RELEASE = text(
@@ -81,6 +82,8 @@ class Claimed:
     subject: str | None = None
     # when the lease was taken back from a worker that died: when that worker's call began
     reclaimed_call_started: float | None = None
+    event_id: int | None = None
+    trace_id: str | None = None
 
 
 def claim(connection: Connection, delivery_id: int, claimant: str | None) -> Claimed | None:
@@ -114,7 +117,14 @@ def _claimed(row: Any) -> Claimed:
         attempt=row.attempts,
     )
     return Claimed(
-        ref, row.destination, row.lane, row.window_started_at, row.canonical, row.subject
+        ref,
+        row.destination,
+        row.lane,
+        row.window_started_at,
+        row.canonical,
+        row.subject,
+        event_id=row.event_id,
+        trace_id=row.trace_id,
     )
 
 

@@ -26,6 +26,8 @@ from pipeline.flow.steps import (
 from pipeline.log.events import StoredEvent, load_event
 from pipeline.log.identity import resolve_contact
 from pipeline.log.models import EventStatus
+from pipeline.logging import bind_event
+from pipeline.ops.handles import handle_key, handles_of
 from pipeline.providers.base import Fetched, Verdict
 from pipeline.runtime import Runtime
 from pipeline.storable import strip_nul
@@ -53,7 +55,8 @@ PROCESS_EVENT = text(
     WITH moved AS (
         UPDATE events SET status = 'processed', reason = NULL, updated_at = now(),
             canonical_type = :type, canonical = CAST(:canonical AS jsonb),
-            fetched = CAST(:fetched AS json), object_key = :object_key
+            fetched = CAST(:fetched AS json), object_key = :object_key,
+            handles = CAST(:handles AS jsonb)
         WHERE id = :id AND status = :expected
         RETURNING id
     )
@@ -69,6 +72,8 @@ def fetch_event(rt: Runtime, event_id: int) -> str:
     started = time.perf_counter()
     with rt.autocommit.connect() as connection:
         event = load_event(connection, event_id)
+    if event is not None:
+        bind_event(event.id, event.source, event.trace_id)
     if event is None or event.status != EventStatus.VERIFIED:
         return "not_pending"
     ctx, provider = source_context(rt, event)
@@ -145,6 +150,7 @@ def _process(
             "canonical": to_json(document),
             "fetched": to_json(fetched.object) if fetched else None,
             "object_key": fetched.object_key if fetched else None,
+            "handles": to_json(handles_of(document, handle_key(rt.settings))),
             "duration_ms": elapsed_ms(started),
             "detail": to_json(detail),
             "expected": expected,

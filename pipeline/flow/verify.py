@@ -15,6 +15,7 @@ from pipeline.flow.steps import apply_verdict, elapsed_ms, parse_stored, source_
 from pipeline.log.drift import record_drift
 from pipeline.log.events import StoredEvent, load_event, move
 from pipeline.log.models import EventStatus
+from pipeline.logging import bind_event
 from pipeline.providers.base import SourceProvider
 from pipeline.runtime import Runtime
 from schemas.contracts.base import ContractReport, check
@@ -25,6 +26,8 @@ def verify_event(rt: Runtime, event_id: int) -> str:
     started = time.perf_counter()
     with rt.autocommit.connect() as connection:
         event = load_event(connection, event_id)
+    if event is not None:
+        bind_event(event.id, event.source, event.trace_id)
     if event is None or event.status != EventStatus.RECEIVED:
         return "not_pending"
     ctx, provider = source_context(rt, event)

@@ -18,7 +18,7 @@ from pipeline.storable import json_text
 LOAD_EVENT = text(
     """
     SELECT id, source, provider, external_id, provider_type, lane, body, headers, received_at,
-           status, fetched
+           status, fetched, trace_id
     FROM events WHERE id = :id
     """
 )
@@ -58,6 +58,7 @@ def load_event(connection: Connection, event_id: int) -> StoredEvent | None:
         body=bytes(row["body"]),
         headers=row["headers"],
         received_at=row["received_at"],
+        trace_id=row["trace_id"],
         status=row["status"],
         fetched=row["fetched"],
     )
@@ -132,3 +133,4 @@ class StoredEvent:
     received_at: datetime
     status: str
     fetched: dict[str, Any] | None = None
+    trace_id: str | None = None

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 RECORD_EVENT = """
 WITH upserted AS (
     INSERT INTO events (source, provider, external_id, provider_type, lane, status, reason,
-                        body, headers, body_sha256, secret_index)
+                        body, headers, body_sha256, secret_index, origin, trace_id)
     VALUES (%(source)s, %(provider)s, %(external_id)s, %(provider_type)s, %(lane)s, %(status)s,
-            %(reason)s, %(body)s, %(headers)s, %(digest)s, %(secret_index)s)
+            %(reason)s, %(body)s, %(headers)s, %(digest)s, %(secret_index)s, %(origin)s,
+            %(trace_id)s)
     ON CONFLICT (source, external_id) DO UPDATE SET
         redeliveries = events.redeliveries + (events.body_sha256 = EXCLUDED.body_sha256)::int,
         conflicts = events.conflicts + (events.body_sha256 <> EXCLUDED.body_sha256)::int,
@@ -85,6 +86,8 @@ def _params(event: IncomingEvent, digest: bytes) -> dict[str, Any]:
         "headers": json_text(headers),
         "digest": digest,
         "secret_index": event.secret_index,
+        "origin": event.origin,
+        "trace_id": event.trace_id,
         "failure_class": quarantine.failure_class if quarantine else None,
         "error": quarantine.error if quarantine else None,
         # only used when the id turns out to be known with another body
@@ -134,6 +137,8 @@ class IncomingEvent:
     headers: Mapping[str, str]
     secret_index: int | None
     quarantine: Quarantine | None = None  # why a signed event we cannot read is kept aside
+    origin: str = "webhook"  # or "backfill": listed from the provider's API by reconciliation
+    trace_id: str | None = None
 
 
 class EventWriter:

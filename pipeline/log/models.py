@@ -23,10 +23,11 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -92,6 +93,13 @@ class Event(Base):
     # re-publishes by the sweeper since the item last moved: its backoff doubles with each
     dispatches: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     replays: Mapped[int] = mapped_column(Integer, server_default="0")
+    # "webhook" (NULL in rows older than the column), "backfill" or "replay"
+    origin: Mapped[str | None] = mapped_column(Text)
+    # the receiver's trace id: every log line about this event, in every process, carries it
+    trace_id: Mapped[str | None] = mapped_column(Text)
+    # what an operator searches by: "email:<keyed hash>", "payment:pi_…", "customer:cus_…"
+    # (pipeline/ops/handles.py); never a clear e-mail address
+    handles: Mapped[list[str] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="events_source_external_id_key"),
@@ -109,6 +117,19 @@ class Event(Base):
             "object_key",
             postgresql_where=text("object_key IS NOT NULL"),
         ),
+        Index(
+            "events_handles_idx",
+            "handles",
+            postgresql_using="gin",
+            postgresql_ops={"handles": "jsonb_path_ops"},
+        ),
+        Index(
+            "events_canonical_idx",
+            "canonical",
+            postgresql_using="gin",
+            postgresql_ops={"canonical": "jsonb_path_ops"},
+        ),
+        Index("events_external_id_idx", "external_id"),
     )
 
 
@@ -320,3 +341,60 @@ class CircuitTransition(Base):
     at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("circuit_transitions_destination_at", "destination", "at"),)
+
+
+class AuditEntry(Base):
+    """Who changed what through the operator's tools, and why: one row per changing request."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    plan_id: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    event_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    counts: Mapped[dict[str, Any] | None] = mapped_column()
+
+    __table_args__ = (Index("audit_log_event_ids_idx", "event_ids", postgresql_using="gin"),)
+
+
+class ReplayPlan(Base):
+    """A bulk replay, planned first: the matched set is frozen in `replay_items` when planned."""
+
+    __tablename__ = "replay_plans"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(Text)
+    filters: Mapped[dict[str, Any]] = mapped_column()
+    force: Mapped[bool] = mapped_column(server_default=false())
+    count: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column()
+    # planned -> running -> done | cancelled
+    status: Mapped[str] = mapped_column(Text, server_default="planned")
+    reason: Mapped[str | None] = mapped_column(Text)
+    executed_by: Mapped[str | None] = mapped_column(Text)
+    executed_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReplayItem(Base):
+    """One event (and, for a delivery, its delivery) of a plan, with its result once run."""
+
+    __tablename__ = "replay_items"
+
+    plan_id: Mapped[str] = mapped_column(ForeignKey("replay_plans.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    dead_letter_id: Mapped[int | None] = mapped_column(ForeignKey("dead_letters.id"))
+    destination: Mapped[str | None] = mapped_column(Text)
+    failure_class: Mapped[str | None] = mapped_column(Text)
+    # pending -> done | skipped | failed | cancelled
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    outcome: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column()

@@ -215,6 +215,8 @@ class DestinationProvider:
     # create-only APIs (no idempotency key): a retry looks before it creates, so after a call of
     # unknown outcome the next try waits until that call must have finished at the destination
     looks_before_create: ClassVar[bool] = False
+    # provider calls one action makes at most: what a replay plan's estimate counts
+    calls_per_action: ClassVar[int] = 1
     batch_size: ClassVar[int] = 1
     needs_api_base: ClassVar[bool] = True
     default_api_base: ClassVar[str | None] = None

@@ -82,24 +82,18 @@ def drop_database(server_url: str, url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = (
-    "circuit_transitions",
-    "alerts",
-    "schema_drift",
-    "object_versions",
-    "contact_identities",
-    "contacts",
-    "dead_letters",
-    "attempts",
-    "deliveries",
-    "event_steps",
-    "events",
-)
-
-
 def truncate(url: str) -> None:
+    """Empties every table of the schema (the migrations' own bookkeeping apart), so a table a
+    later migration adds is never left holding a previous test's rows."""
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        ]
+        connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 def reset_redis(url: str) -> None:

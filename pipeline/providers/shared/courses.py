@@ -30,6 +30,8 @@ class CoursePlatform(DestinationProvider, Generic[ApiT, GrantT, EnrolleeT]):
     actions = {"enroll": "enrollments", "unenroll": "enrollments"}
     revokes = {"unenroll": "enroll"}
     looks_before_create = True
+    # find the account, create it, enroll (or read what it holds)
+    calls_per_action = 3
     nothing_granted: ClassVar[str] = "no_course_for_these_products"
     no_account: ClassVar[str] = "no_such_user"
 
