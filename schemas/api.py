@@ -7,6 +7,7 @@ PostgreSQL could not store; unknown parameters are refused, so a typo is named, 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -39,6 +40,38 @@ class Text(fields.String):
         return text
 
 
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint
+
+
+def _storable(value: Any, depth: int = 0) -> bool:
+    if depth > 8:
+        return False
+    if isinstance(value, str):
+        return "\x00" not in value and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+    if isinstance(value, dict):
+        return all(_storable(k, depth) and _storable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item, depth + 1) for item in value)
+    return True
+
+
+class JsonObject(fields.String):
+    """A JSON object given as text (a query parameter): parsed, and refused when PostgreSQL's
+    jsonb could not hold it (NUL, lone surrogates) or it nests deeper than 8."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        raw: str = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise ValidationError("Must be a JSON object.") from None
+        if not isinstance(parsed, dict) or not parsed:
+            raise ValidationError("Must be a non-empty JSON object.")
+        if not _storable(parsed):
+            raise ValidationError("Holds a value no event can contain.")
+        return parsed
+
+
 class Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -53,7 +86,7 @@ class EventFilters(Strict):
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
     since = fields.AwareDateTime()
     until = fields.AwareDateTime()
-    q = fields.String(
+    q = JsonObject(
         validate=validate.Length(min=2, max=2000),
         metadata={"description": 'JSON object the canonical event contains: {"purchase":{…}}'},
     )
@@ -77,10 +110,10 @@ class ReplayRequest(Strict):
     destination = Text(max_length=63)
     failure_class = Text(max_length=40)
     event_ids = fields.List(
-        fields.Integer(validate=validate.Range(1)), validate=validate.Length(max=10_000)
+        fields.Integer(validate=validate.Range(1, MAX_ID)), validate=validate.Length(max=10_000)
     )
     dead_letter_ids = fields.List(
-        fields.Integer(validate=validate.Range(1)), validate=validate.Length(max=10_000)
+        fields.Integer(validate=validate.Range(1, MAX_ID)), validate=validate.Length(max=10_000)
     )
 
     @validates_schema

@@ -220,6 +220,15 @@ def execute(rt: Runtime, plan_id: str, *, reason: str, actor: str) -> dict[str, 
         ).first()
         if started is None:
             current = progress(connection, plan_id, items=0)
+            # recorded too: who tried to run it again, and that nothing happened
+            audit.record(
+                connection,
+                actor=actor,
+                action="replay.execute",
+                reason=reason,
+                plan_id=plan_id,
+                counts={"count": 0, "noop": True, "plan_status": current["status"]},
+            )
             return {**current, "already": True}
         audit.record(
             connection,

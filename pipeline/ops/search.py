@@ -80,7 +80,7 @@ def decode_cursor(cursor: str) -> int:
         before = json.loads(base64.urlsafe_b64decode(padded.encode()))["before"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise BadQuery("bad_cursor", "The cursor is not one this API gave out.") from None
-    if not isinstance(before, int) or isinstance(before, bool):
+    if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
         raise BadQuery("bad_cursor", "The cursor is not one this API gave out.")
     return before
 

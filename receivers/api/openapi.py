@@ -55,7 +55,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "in": "path",
             "name": name,
             "required": True,
-            "schema": {"type": "integer", "minimum": 1} if kind == "int" else {"type": "string"},
+            "schema": ({"type": "integer", "minimum": 1} if kind == "int" else {"type": "string"}),
         }
         for kind, name in _PATH_PARAMETER.findall(route.rule)
     ]
@@ -63,7 +63,8 @@ def _operation(route: Route) -> dict[str, Any]:
         parameters.append({"in": "query", "schema": route.query})
     success: dict[str, Any] = {"description": route.summary}
     if route.raw:
-        success["content"] = {"application/octet-stream": {"schema": {"type": "string"}}}
+        # the body exactly as the provider sent it, with the content type it came with
+        success["content"] = {"*/*": {"schema": {}}}
     elif route.answer is not None:
         success["content"] = {"application/json": {"schema": route.answer}}
     responses: dict[str, Any] = {str(route.status): success}

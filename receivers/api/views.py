@@ -6,7 +6,7 @@ lanes, rate budgets and ledger. Every request that changes something writes an a
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from typing import Any
 
@@ -24,14 +24,6 @@ from schemas import api as schemas
 
 
 def _query(values: dict[str, Any], **extra: Any) -> search.EventQuery:
-    q = values.get("q")
-    if q is not None:
-        try:
-            q = json.loads(q)
-        except ValueError:
-            raise ApiError(400, "bad_query", "q: must be a JSON object.") from None
-        if not isinstance(q, dict):
-            raise ApiError(400, "bad_query", "q: must be a JSON object.")
     return search.EventQuery(
         email=values.get("email"),
         payment_id=values.get("payment_id"),
@@ -41,13 +33,22 @@ def _query(values: dict[str, Any], **extra: Any) -> search.EventQuery:
         status=values.get("status"),
         since=values.get("since"),
         until=values.get("until"),
-        q=q,
+        q=values.get("q"),
         destination=values.get("destination"),
         failure_class=values.get("failure_class"),
         limit=values.get("limit", 50),
         cursor=values.get("cursor"),
         **extra,
     )
+
+
+PLAN_ID = re.compile(r"rp_[0-9a-f]{16}")
+
+
+def _known_id(event_id: int) -> None:
+    """An id past PostgreSQL's bigint names nothing: 404, not a failed query."""
+    if event_id > schemas.MAX_ID:
+        raise ApiError(404, "event_not_found", f"No event has id {event_id}.")
 
 
 def _key() -> bytes:
@@ -75,6 +76,7 @@ def list_events(principal: Principal, query: dict[str, Any]) -> Any:
 
 @endpoint("/events/<int:event_id>", summary="The whole trace of one event", answer=schemas.Trace)
 def get_event(principal: Principal, event_id: int) -> Any:
+    _known_id(event_id)
     with receiver_state().engine.connect() as connection:
         found = trace.event_trace(connection, event_id)
     if found is None:
@@ -89,6 +91,7 @@ def get_event(principal: Principal, event_id: int) -> Any:
     raw=True,
 )
 def get_event_raw(principal: Principal, event_id: int) -> Response:
+    _known_id(event_id)
     state = receiver_state()
     with state.engine.begin() as connection:
         found = trace.raw_body(connection, event_id)
@@ -111,6 +114,7 @@ def get_event_raw(principal: Principal, event_id: int) -> Response:
     status=202,
 )
 def replay_event(principal: Principal, event_id: int, body: dict[str, Any]) -> Any:
+    _known_id(event_id)
     state = receiver_state()
     with state.engine.connect() as connection:
         if trace.raw_body(connection, event_id) is None:
@@ -181,6 +185,7 @@ def plan_replay(principal: Principal, body: dict[str, Any]) -> Any:
     status=202,
 )
 def execute_replay(principal: Principal, plan_id: str, body: dict[str, Any]) -> Any:
+    _plan_shaped(plan_id)
     try:
         return replays.execute(
             receiver_state().runtime, plan_id, reason=body["reason"], actor=principal.name
@@ -196,6 +201,7 @@ def execute_replay(principal: Principal, plan_id: str, body: dict[str, Any]) -> 
     answer=schemas.ProgressAnswer,
 )
 def get_replay(principal: Principal, plan_id: str, query: dict[str, Any]) -> Any:
+    _plan_shaped(plan_id)
     try:
         with receiver_state().engine.connect() as connection:
             return replays.progress(connection, plan_id, items=query["items"])
@@ -211,10 +217,16 @@ def get_replay(principal: Principal, plan_id: str, query: dict[str, Any]) -> Any
     answer=schemas.ProgressAnswer,
 )
 def cancel_replay(principal: Principal, plan_id: str) -> Any:
+    _plan_shaped(plan_id)
     try:
         return replays.cancel(receiver_state().runtime, plan_id, actor=principal.name)
     except PlanNotFound:
         raise _no_plan(plan_id) from None
+
+
+def _plan_shaped(plan_id: str) -> None:
+    if not PLAN_ID.fullmatch(plan_id):
+        raise _no_plan(plan_id)
 
 
 def _no_plan(plan_id: str) -> ApiError:
@@ -290,7 +302,10 @@ def get_status(principal: Principal) -> Any:
     answer=schemas.AuditPage,
 )
 def list_audit(principal: Principal, query: dict[str, Any]) -> Any:
-    before = search.decode_cursor(query["cursor"]) if query.get("cursor") else None
+    try:
+        before = search.decode_cursor(query["cursor"]) if query.get("cursor") else None
+    except BadQuery as exc:
+        raise ApiError(400, exc.code, exc.message) from None
     with receiver_state().engine.connect() as connection:
         rows = audit.entries(
             connection, limit=query["limit"] + 1, before=before, action=query.get("action")

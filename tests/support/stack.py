@@ -31,6 +31,7 @@ from tests.support.fixtures import FIXTURES
 from tests.support.servers import free_port
 
 CONFIG = FIXTURES / "config"
+ADMIN_TOKEN = "test-admin-token-0123456789"  # the stack's STACKWIRE_ADMIN_TOKEN
 
 
 class ThreadedServer:
@@ -195,6 +196,7 @@ def build_stack(
         "LOG_LEVEL": "INFO",
         "STACKWIRE_TASK_EVENTS": "0",
         "STACKWIRE_SWEEP_SECONDS": "1",
+        "STACKWIRE_ADMIN_TOKEN": ADMIN_TOKEN,
         **({"BROKER_URL": broker_url} if broker_url else {}),
     }
     settings = Settings.from_env(env)
