@@ -122,6 +122,12 @@ def configure_logging(settings: Settings, *, component: str) -> None:
     handler.setFormatter(formatter(component))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    if settings.log_dir is not None:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        # append-only, one line per write: processes sharing a component share the file
+        to_file = logging.FileHandler(settings.log_dir / f"{component}.jsonl", delay=True)
+        to_file.setFormatter(JsonFormatter(component))
+        root.handlers.append(to_file)
     root.setLevel(settings.log_level)
     beat = logging.getLogger("celery.beat")
     beat.filters[:] = [Demoted("Scheduler: Sending due task")]

@@ -63,6 +63,9 @@ class Settings:
     hash_key: str | None = field(default=None, repr=False)
     # the admin API's one `admin` token (more, with scopes, in the config's [[admin.tokens]])
     admin_token: str | None = field(default=None, repr=False)
+    # a directory every process also writes its JSON log lines to (`stackwire up` sets it), so
+    # `stackwire trace` can show an event's lines from this host
+    log_dir: Path | None = None
     # the live `stackwire up` whose run file filled what the environment left unset
     run: RunRecord | None = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -105,6 +108,7 @@ class Settings:
             proxies=_proxies(env),
             hash_key=env.get("STACKWIRE_HASH_KEY") or None,
             admin_token=env.get("STACKWIRE_ADMIN_TOKEN") or None,
+            log_dir=Path(env["STACKWIRE_LOG_DIR"]) if env.get("STACKWIRE_LOG_DIR") else None,
             run=run,
             env={**recorded, **given},
         )

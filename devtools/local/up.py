@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -180,12 +181,31 @@ def start_servers(settings: Settings, servers: list[Server]) -> Settings:
     return settings.with_servers(database_url, redis_url)
 
 
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
+
+
+def local_admin_token(data: Path) -> str:
+    """A token made once per data directory (owner-readable), so the admin API works beside
+    `make run` with `Authorization: Bearer $(cat var/admin.token)`."""
+    path = data.resolve() / ADMIN_TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     return {
         "DATABASE_URL": settings.require_database_url(),
         "REDIS_URL": settings.require_redis_url(),
         "STACKWIRE_CONFIG": str(settings.config_path.resolve()),
         "STACKWIRE_DATA_DIR": str(settings.data_dir.resolve()),
+        # every child also writes its JSON lines here: `stackwire trace` reads them back
+        "STACKWIRE_LOG_DIR": str((settings.data_dir / "logs").resolve()),
+        # the admin API's token: the operator's own, or one made for this data directory
+        "STACKWIRE_ADMIN_TOKEN": settings.admin_token or local_admin_token(settings.data_dir),
         "STACKWIRE_PORT": str(settings.port),
         "SANDBOX_PORT": str(settings.sandbox_port),
         "FLOWER_PORT": str(settings.flower_port),
@@ -274,6 +294,8 @@ def _answers(url: str) -> bool:
 def print_urls(settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     say(f"receiver     {base}/webhooks/<source>   (health {base}/healthz, ready {base}/readyz)")
+    token = "STACKWIRE_ADMIN_TOKEN" if settings.admin_token else f"{settings.data_dir}/admin.token"
+    say(f"admin API    {base}/api/openapi.json   (Bearer token: {token})")
     say(f"sandbox      http://127.0.0.1:{settings.sandbox_port}/_sandbox/summary")
     say(f"flower       http://127.0.0.1:{settings.flower_port}/")
     say(f"database     {settings.database_url}")

@@ -127,13 +127,13 @@ def test_stackwire_up_from_start_to_a_kill(checkout: Checkout) -> None:
 
     # When an operator runs commands in a second terminal, with no DATABASE_URL or REDIS_URL
     env = bare_env(checkout.data)
-    listed = stackwire("dlq", "list", env=env)
-    destinations = stackwire("destinations", "status", env=env)
+    listed = stackwire("dlq", "ls", "--json", env=env)
+    destinations = stackwire("destinations", "ls", "--json", env=env)
     status = stackwire("status", "--json", env=env)
     # Then they reach the embedded servers
     assert (listed.returncode, listed.stderr) == (0, ""), listed.stderr
     assert destinations.returncode == 0, destinations.stderr
-    named = {json.loads(line)["destination"] for line in destinations.stdout.splitlines()}
+    named = {found["name"] for found in json.loads(destinations.stdout)["data"]}
     assert named >= {"courses"}
     assert status.returncode == 0, status.stdout + status.stderr
     report = json.loads(status.stdout)
@@ -153,7 +153,7 @@ def test_stackwire_up_from_start_to_a_kill(checkout: Checkout) -> None:
     # Then no process of that run is left
     wait_until_gone(family)
     # and the commands no longer find a run: its file is stale
-    nothing = stackwire("dlq", "list", env=env)
+    nothing = stackwire("dlq", "ls", env=env)
     assert nothing.returncode == 1 and "no `stackwire up` is running here" in nothing.stderr
 
     # When it is started again on the same data directory

@@ -16,9 +16,15 @@ from tests.support.commands import bare_env, stackwire
 from tests.support.stack import CONFIG
 
 NEEDS_SERVERS = [
-    ("dlq", "list"),
+    ("dlq", "ls"),
     ("dlq", "replay", "1"),
-    ("destinations", "status"),
+    ("dlq", "show", "1"),
+    ("events", "search", "--email", "a@example.com"),
+    ("trace", "evt_1"),
+    ("replay", "plan"),
+    ("replay", "status", "rp_0"),
+    ("audit",),
+    ("destinations", "ls"),
     ("destinations", "pause", "courses"),
     ("migrate",),
     ("status",),
@@ -53,13 +59,19 @@ def test_a_run_file_left_by_a_killed_stackwire_up_is_ignored(tmp_path: Path) -> 
         tmp_path,
         RunRecord(pid=gone.pid, started=None, database_url="postgresql://x@127.0.0.1:1/x"),
     )
-    result = stackwire("dlq", "list", env=bare_env(tmp_path))
+    result = stackwire("dlq", "ls", env=bare_env(tmp_path))
     assert_one_sentence(result, "DATABASE_URL is not set")
 
 
 def test_a_server_that_does_not_answer_is_named_in_one_sentence(tmp_path: Path) -> None:
-    env = bare_env(tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
-    result = stackwire("dlq", "list", env=env)
+    env = bare_env(
+        tmp_path,
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/none",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        STACKWIRE_CONFIG=str(CONFIG),
+        SANDBOX_PORT="18100",
+    )
+    result = stackwire("dlq", "ls", env=env)
     assert_one_sentence(result, "PostgreSQL does not answer")
 
 
@@ -79,10 +91,11 @@ def test_beside_a_running_stackwire_up_the_commands_find_its_servers(
     )
     env = bare_env(tmp_path)  # no DATABASE_URL, no REDIS_URL, no STACKWIRE_CONFIG
     # When an operator runs the commands in another terminal
-    listed = stackwire("dlq", "list", env=env)
-    status = stackwire("destinations", "status", env=env)
+    listed = stackwire("dlq", "ls", "--json", env=env)
+    status = stackwire("destinations", "ls", "--json", env=env)
     # Then they reach its PostgreSQL and Redis, with its config
-    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "", "")
+    assert (listed.returncode, listed.stderr) == (0, ""), listed.stderr
+    assert json.loads(listed.stdout) == {"data": [], "next_cursor": None}
     assert status.returncode == 0, status.stderr
-    names = [json.loads(line)["destination"] for line in status.stdout.splitlines()]
-    assert names, status.stdout
+    names = [found["name"] for found in json.loads(status.stdout)["data"]]
+    assert "courses" in names, status.stdout

@@ -1,7 +1,8 @@
 """`stackwire`: the one command an operator types, and the composition root of the product.
 
 `worker`, `beat`, `flower`, `receiver` start one part (what docker-compose and `stackwire up` run);
-`dlq` and `destinations` are the operator's levers; `check-config` validates a config file without
+`events`, `trace`, `dlq`, `replay`, `destinations` and `audit` are the operator's tools
+(`pipeline.cli.operations`); `check-config` validates a config file without
 starting anything. Beside `make run` (no DATABASE_URL/REDIS_URL set) every command finds the
 embedded servers through the run file `stackwire up` writes; with no server named anywhere, a
 command says so in one sentence and exits 1. Each command imports what it needs (Celery, the
@@ -216,85 +217,17 @@ def status(as_json: bool) -> None:
     sys.exit(1 if report.problems else 0)
 
 
-@main.group()
-def dlq() -> None:
-    """Inspect and replay the dead-letter queue."""
-
-
-@dlq.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include replayed entries.")
-def dlq_list(show_all: bool) -> None:
-    from sqlalchemy import text
-
-    from pipeline.log.db import create_db_engine
-
-    engine = create_db_engine(load_settings())
-    query = (
-        "SELECT id, event_id, delivery_id, step, failure_class, reason, status, created_at, error "
-    )
-    query += "FROM dead_letters " + ("" if show_all else "WHERE status = 'open' ") + "ORDER BY id"
-    with engine.connect() as connection:
-        for row in connection.execute(text(query)).mappings():
-            click.echo(json.dumps(dict(row), default=str))
-
-
-@dlq.command("replay")
-@click.argument("dead_letter_ids", type=int, nargs=-1, required=True)
-def dlq_replay(dead_letter_ids: tuple[int, ...]) -> None:
-    from pipeline.delivery.deadletter import replay
-
-    runtime = _runtime()
-    for dead_letter_id in dead_letter_ids:
-        click.echo(json.dumps(replay(runtime, dead_letter_id).__dict__))
-
-
-@main.group()
-def destinations() -> None:
-    """Pause, resume and inspect destinations."""
-
-
-@destinations.command("status")
-def destinations_status() -> None:
-    from pipeline.delivery.gates import circuit
-
-    runtime = _runtime()
-    for name in runtime.config.destinations:
-        click.echo(json.dumps({"destination": name, **circuit.state(runtime.redis, name)}))
-
-
-@destinations.command("pause")
-@click.argument("name")
-def destinations_pause(name: str) -> None:
-    from pipeline.delivery.gates.holds import pause
-
-    runtime = _runtime()
-    _known_destination(runtime.config, name)
-    pause(runtime, name)
-    click.echo(f"{name}: paused; its deliveries are held until you resume it")
-
-
-@destinations.command("resume")
-@click.argument("name")
-def destinations_resume(name: str) -> None:
-    from pipeline.delivery.gates.holds import resume
-
-    runtime = _runtime()
-    _known_destination(runtime.config, name)
-    click.echo(f"{name}: resumed; {resume(runtime, name)} held deliveries released")
-
-
-def _known_destination(config: Config, name: str) -> None:
-    if name not in config.destinations:
-        raise click.ClickException(f"no destination named {name!r} in the config")
-
-
-def _runtime() -> Any:
+def build_runtime() -> Any:
+    """Settings, the checked config and the clients an operator command needs."""
     from pipeline.runtime import Runtime
     from tasks.celery_app import create_celery
 
     settings = load_settings()
-    return Runtime.build(settings, create_celery(settings), config=load_checked_config(settings))
+    settings.require_servers()
+    config = load_checked_config(settings)
+    return Runtime.build(settings, create_celery(settings, task_events=False), config=config)
 
 
-if __name__ == "__main__":
-    main()
+from pipeline.cli import operations  # noqa: E402  (its commands join `main`)
+
+operations.register(main)
