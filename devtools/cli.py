@@ -98,15 +98,25 @@ def simulate(
 @click.command()
 @click.option("--output", default="docs/benchmarks.md", show_default=True, help="Markdown report.")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every part.")
-def bench(output: str, quick: bool) -> None:
+@click.option(
+    "--only",
+    "parts",
+    multiple=True,
+    type=click.Choice(["ingest", "e2e", "scaling", "isolation", "search"]),
+    help="Run only these parts (repeatable); default all.",
+)
+def bench(output: str, quick: bool, parts: tuple[str, ...]) -> None:
     """Measure ingest, end-to-end throughput, scaling and lane isolation; write the report."""
     from pathlib import Path
 
     from devtools.bench import report, run
 
     sizes = run.Sizes.quick() if quick else run.Sizes()
-    results = run.run(sizes, lambda message: click.echo(f"bench | {message}"))
+    chosen = parts or run.PARTS
+    results = run.run(sizes, lambda message: click.echo(f"bench | {message}"), chosen)
     command = "make bench" if not quick else "stackwire bench --quick"
+    if parts:
+        command = "stackwire bench " + " ".join(f"--only {part}" for part in parts)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     Path(output).write_text(report.render(results, command))
     click.echo(f"bench | report written to {output}")

@@ -45,11 +45,17 @@ def render(results: Results, command: str) -> str:
         *e2e_section(results),
         *scaling_section(results),
         *isolation_section(results),
+        *search_section(results),
         "## Raw figures",
         "",
         "```json",
         json.dumps(
-            {"e2e": results.e2e, "scaling": results.scaling, "isolation": results.isolation},
+            {
+                "e2e": results.e2e,
+                "scaling": results.scaling,
+                "isolation": results.isolation,
+                "search": results.search,
+            },
             indent=1,
             default=str,
         ),
@@ -180,5 +186,35 @@ def isolation_section(results: Results) -> list[str]:
         "",
         f"Analytics events still unprocessed when the probe ended: "
         f"{iso['analytics_unprocessed_when_probe_ended']}.",
+        "",
+    ]
+
+
+def search_section(results: Results) -> list[str]:
+    found = results.search
+    if not found:
+        return []
+    rows = [
+        f"| {kind} | {figures['queries']} | {figures['p50']} | {figures['p99']} | {figures['max']} |"
+        for kind, figures in found["ms"].items()
+    ]
+    worst = max(figures["p99"] for figures in found["ms"].values())
+    return [
+        f"## Search: an e-mail or a payment id among {found['events']:,} events",
+        "",
+        "`pipeline.ops.search.search_events`, as `GET /api/events?email=` and `stackwire events "
+        f"search` run it, on a log of {found['events']:,} processed purchases (filled by COPY in "
+        f"{found['fill_seconds']} s; the handles index is {found['handles_index_size']}).",
+        "",
+        "| query | count | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Target: under 200 ms: {verdict(worst, 200.0, higher_is_better=False)} (worst p99 "
+        f"{worst} ms). The plan:",
+        "",
+        "```",
+        *found["plan"],
+        "```",
         "",
     ]

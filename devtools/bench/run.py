@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 from sqlalchemy import text
 
-from devtools.bench import ingest, measure, traffic
+from devtools.bench import ingest, measure, search, traffic
 from devtools.bench.invariants import drain
 from devtools.bench.loadgen import send_until_accepted
 from devtools.bench.system import SystemUnderTest, data_root
@@ -36,10 +36,11 @@ class Sizes:
     flood: int = 50_000
     probe_purchases: int = 300
     probe_rate: float = 20.0
+    search_events: int = 1_000_000
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls((1, 32), 1500, 300, 200, 5000, 100, 20.0)
+        return cls((1, 32), 1500, 300, 200, 5000, 100, 20.0, 100_000)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Results:
     e2e: dict[str, Any] = field(default_factory=dict)
     scaling: list[dict[str, Any]] = field(default_factory=list)
     isolation: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, str]:
@@ -186,8 +188,26 @@ def probe(system: SystemUnderTest, sizes: Sizes) -> dict[str, Any]:
     return found
 
 
-def run(sizes: Sizes, say: Say) -> Results:
+PARTS = ("ingest", "e2e", "scaling", "isolation", "search")
+
+
+def run(sizes: Sizes, say: Say, parts: tuple[str, ...] = PARTS) -> Results:
     results = Results(machine=machine())
+    if "ingest" in parts:
+        _ingest(results, sizes, say)
+    if "e2e" in parts:
+        _e2e(results, sizes, say)
+    if "scaling" in parts:
+        _scaling(results, sizes, say)
+    if "isolation" in parts:
+        _isolation(results, sizes, say)
+    if "search" in parts:
+        say(f"search: an e-mail or a payment id among {sizes.search_events:,} events")
+        results.search = search.measure(data_root("bench-search"), events=sizes.search_events)
+    return results
+
+
+def _ingest(results: Results, sizes: Sizes, say: Say) -> None:
     say("ingest: the receiver beside an empty and a minimal durable endpoint")
     system = SystemUnderTest(data_root("bench-ingest")).start()
     try:
@@ -195,12 +215,18 @@ def run(sizes: Sizes, say: Say) -> Results:
         results.ingest = ingest.measure(system, sizes.ingest_levels, sizes.ingest_requests)
     finally:
         system.stop()
+
+
+def _e2e(results: Results, sizes: Sizes, say: Say) -> None:
     say(f"end to end: {sizes.purchases} purchases, one worker process per lane")
     system = SystemUnderTest(data_root("bench-e2e")).start()
     try:
         results.e2e = purchases_run(system, sizes.purchases)
     finally:
         system.stop()
+
+
+def _scaling(results: Results, sizes: Sizes, say: Say) -> None:
     for processes in (1, 2, 4):
         say(f"scaling: {processes} worker process(es) per lane")
         system = SystemUnderTest(
@@ -211,10 +237,12 @@ def run(sizes: Sizes, say: Say) -> Results:
             results.scaling.append({"processes_per_lane": processes, **row})
         finally:
             system.stop()
+
+
+def _isolation(results: Results, sizes: Sizes, say: Say) -> None:
     say("isolation: payments-lane latency, idle and under an analytics flood")
     system = SystemUnderTest(data_root("bench-isolation")).start()
     try:
         results.isolation = isolation(system, sizes, say)
     finally:
         system.stop()
-    return results
