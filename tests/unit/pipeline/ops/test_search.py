@@ -4,6 +4,7 @@ index), filters combine, cursors page without gaps, bad cursors are refused."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -41,7 +42,7 @@ def test_an_email_search_is_answered_by_the_handles_index(runtime: Runtime) -> N
     seed(runtime, EVENTS)
     prefix, body, params = matched_events_sql(EventQuery(email="jane@example.com"), KEY)
     with runtime.engine.connect() as connection:
-        plan = connection.execute(
+        plan: Any = connection.execute(
             text(f"EXPLAIN (FORMAT JSON) {prefix}SELECT e.id {body} ORDER BY e.id DESC LIMIT 51"),
             params,
         ).scalar_one()
@@ -61,7 +62,7 @@ def test_filters_combine_and_pages_follow_the_cursor(runtime: Runtime) -> None:
         assert [e["id"] for e in first.data] == list(range(25, 15, -1))
         assert first.next_cursor is not None
         ids = [e["id"] for e in first.data]
-        cursor = first.next_cursor
+        cursor: str | None = first.next_cursor
         while cursor:
             page = search_events(
                 connection, EventQuery(email="jane@example.com", limit=10, cursor=cursor), KEY
