@@ -293,3 +293,17 @@ class SystemUnderTest:
 def data_root(name: str) -> Path:
     base = Path(os.environ.get("STACKWIRE_BENCH_DIR") or tempfile.gettempdir()) / "stackwire-bench"
     return base / f"{name}-{os.getpid()}-{int(time.time())}"
+
+
+CHAOS_CONFIG = Path(__file__).with_name("chaos.toml")
+
+
+def chaos_config(directory: Path, extra: str = "") -> Path:
+    """A config directory: bench.toml, chaos.toml and, if given, a scenario's own part (merged
+    in name order by `pipeline.config.load`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BENCH_CONFIG, directory / "00-bench.toml")
+    shutil.copy(CHAOS_CONFIG, directory / "10-chaos.toml")
+    if extra:
+        (directory / "20-scenario.toml").write_text(extra)
+    return directory
