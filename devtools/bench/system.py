@@ -254,11 +254,20 @@ class SystemUnderTest:
     def kill_pool(self, lane: str, how: int = signal.SIGKILL) -> int:
         """Kills the pool processes of a lane's worker (the ones running tasks)."""
         worker = self.child(f"worker-{lane}")
-        assert worker.process is not None
-        pool = psutil.Process(worker.process.pid).children(recursive=True)
+        if worker.process is None:
+            return 0
+        try:
+            pool = psutil.Process(worker.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return 0  # the worker itself is gone; the supervisor is starting a new one
+        killed = 0
         for process in pool:
-            process.send_signal(how)
-        return len(pool)
+            try:
+                process.send_signal(how)
+                killed += 1
+            except psutil.NoSuchProcess:
+                pass  # a pool process that died (or was replaced) meanwhile
+        return killed
 
     def kill_worker(self, lane: str) -> None:
         """SIGKILLs a lane's whole worker, parent and pool; the supervisor starts a new one."""
@@ -266,7 +275,10 @@ class SystemUnderTest:
         assert worker.process is not None
         parent = psutil.Process(worker.process.pid)
         for process in [*parent.children(recursive=True), parent]:
-            process.send_signal(signal.SIGKILL)
+            try:
+                process.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass  # a pool process that died meanwhile
 
     def restart_redis(self, down_for: float = 2.0) -> None:
         assert self.redis_server is not None
