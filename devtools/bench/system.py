@@ -8,6 +8,7 @@ process is restarted, as `stackwire up` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -275,10 +276,8 @@ class SystemUnderTest:
         assert worker.process is not None
         parent = psutil.Process(worker.process.pid)
         for process in [*parent.children(recursive=True), parent]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):  # a pool process that died meanwhile
                 process.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass  # a pool process that died meanwhile
 
     def restart_redis(self, down_for: float = 2.0) -> None:
         assert self.redis_server is not None

@@ -103,9 +103,7 @@ def dead_letter_expired(rt: Runtime, destination: str) -> int:
     with rt.engine.connect() as connection:
         rows = connection.execute(HELD_SINCE, {"d": destination}).all()
     now = rt.clock()
-    expired = [
-        row.id for row in rows if now - row.since.timestamp() > lanes[row.lane].max_hold
-    ]
+    expired = [row.id for row in rows if now - row.since.timestamp() > lanes[row.lane].max_hold]
     failure = RetryableError(
         f"{destination} stayed unavailable past the lane's max_hold; the work was held, never sent",
         reason="held_too_long",
