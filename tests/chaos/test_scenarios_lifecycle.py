@@ -236,8 +236,13 @@ def test_13_paypal_postback_failing_dead_letters_as_configuration_then_replays(
 def test_14_a_destination_down_past_the_attempt_window_then_replayed_twice(
     system_factory: Any, tmp_path: Path
 ) -> None:
-    # a short retry policy: the enrollments lane gives up after 20 s of retries or 30 s held
-    window = '[lanes.enrollments]\nattempt_window = "20s"\nmax_hold = "30s"\n'
+    # a short retry policy: the enrollments lane gives up after 20 s of retries or 30 s held;
+    # the breaker tries again at least every 10 s (its default max_cooldown, 5 min, would keep a
+    # replay held past a 30 s max_hold while the circuit waits out its cooldown)
+    window = (
+        '[lanes.enrollments]\nattempt_window = "20s"\nmax_hold = "30s"\n'
+        '[destinations.courses.circuit]\nmax_cooldown = "10s"\n'
+    )
     system = system_factory("window", config=chaos_config(tmp_path / "config", window))
     events = lifecycle.stripe_purchases(system.sandbox_url, COUNT)
     # Given Thinkific down for longer than the whole window
