@@ -3,7 +3,9 @@
 - every webhook the receiver accepted is in the event log;
 - every critical action (an enrollment, a subscription) happened exactly once at the sandbox,
   compared with what the log says should have happened;
-- nothing is left `received`/`verified`, and no delivery is still open.
+- nothing is left `received`/`verified`, and no delivery is still open (`delivered`, `dead`
+  and `cancelled` are terminal: a grant cancelled because its purchase was refunded first is
+  finished, and was never meant to reach the destination).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import Engine, text
 OPEN = """
 SELECT
   (SELECT count(*) FROM events WHERE status IN ('received', 'verified')) AS open_events,
-  (SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'dead')) AS open_deliveries
+  (SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'dead', 'cancelled')) AS open_deliveries
 """
 
 
@@ -61,7 +63,8 @@ def check(
             connection.execute(
                 text(
                     "SELECT action, count(*) FROM deliveries WHERE action IN "
-                    "('courses.enroll', 'email.subscribe') GROUP BY action"
+                    "('courses.enroll', 'email.subscribe') AND status <> 'cancelled' "
+                    "GROUP BY action"
                 )
             ).all()
         )

@@ -43,6 +43,7 @@ class LoadReport:
     refused: list[Request] = field(
         default_factory=list
     )  # 5xx or no answer: a provider retries these
+    answers: list[tuple[str, int]] = field(default_factory=list)  # (event_id, status) each
 
     @property
     def per_second(self) -> float:
@@ -98,6 +99,7 @@ async def _sender(
             writer.write(request.encode(f"{host}:{port}"))
             status, close = await _read_response(reader)
             report.statuses[status] += 1
+            report.answers.append((request.event_id, status))
             (report.accepted if status < 300 else report.refused if status >= 500 else []).append(
                 request
             )
@@ -156,13 +158,15 @@ def send_until_accepted(
     pause: float = 2.0,
 ) -> tuple[LoadReport, set[str]]:
     """Like a provider: what was refused (5xx, no answer) is sent again, freshly signed, until
-    every event was accepted or the rounds are spent. Returns the first round's report and the
-    ids of every event accepted in any round."""
+    every event was accepted or the rounds are spent. Returns the first round's report (with the
+    answers of every round) and the ids of every event accepted in any round."""
     pending = list(build())
     accepted: set[str] = set()
     first: LoadReport | None = None
     for _ in range(rounds):
         report = send(url, pending, concurrency=concurrency, rate=rate)
+        if first is not None:
+            first.answers.extend(report.answers)  # every answer, in the order they came
         first = first or report
         accepted |= {request.event_id for request in report.accepted}
         wanted = {request.event_id for request in report.refused} - accepted

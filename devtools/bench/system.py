@@ -8,6 +8,7 @@ process is restarted, as `stackwire up` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -254,11 +255,20 @@ class SystemUnderTest:
     def kill_pool(self, lane: str, how: int = signal.SIGKILL) -> int:
         """Kills the pool processes of a lane's worker (the ones running tasks)."""
         worker = self.child(f"worker-{lane}")
-        assert worker.process is not None
-        pool = psutil.Process(worker.process.pid).children(recursive=True)
+        if worker.process is None:
+            return 0
+        try:
+            pool = psutil.Process(worker.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return 0  # the worker itself is gone; the supervisor is starting a new one
+        killed = 0
         for process in pool:
-            process.send_signal(how)
-        return len(pool)
+            try:
+                process.send_signal(how)
+                killed += 1
+            except psutil.NoSuchProcess:
+                pass  # a pool process that died (or was replaced) meanwhile
+        return killed
 
     def kill_worker(self, lane: str) -> None:
         """SIGKILLs a lane's whole worker, parent and pool; the supervisor starts a new one."""
@@ -266,7 +276,8 @@ class SystemUnderTest:
         assert worker.process is not None
         parent = psutil.Process(worker.process.pid)
         for process in [*parent.children(recursive=True), parent]:
-            process.send_signal(signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess):  # a pool process that died meanwhile
+                process.send_signal(signal.SIGKILL)
 
     def restart_redis(self, down_for: float = 2.0) -> None:
         assert self.redis_server is not None
@@ -293,3 +304,17 @@ class SystemUnderTest:
 def data_root(name: str) -> Path:
     base = Path(os.environ.get("STACKWIRE_BENCH_DIR") or tempfile.gettempdir()) / "stackwire-bench"
     return base / f"{name}-{os.getpid()}-{int(time.time())}"
+
+
+CHAOS_CONFIG = Path(__file__).with_name("chaos.toml")
+
+
+def chaos_config(directory: Path, extra: str = "") -> Path:
+    """A config directory: bench.toml, chaos.toml and, if given, a scenario's own part (merged
+    in name order by `pipeline.config.load`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BENCH_CONFIG, directory / "00-bench.toml")
+    shutil.copy(CHAOS_CONFIG, directory / "10-chaos.toml")
+    if extra:
+        (directory / "20-scenario.toml").write_text(extra)
+    return directory

@@ -73,7 +73,11 @@ def instrument(blueprint: Blueprint, provider: str, error: ErrorShape) -> None:
         g.sandbox_provider = provider
         state = sandbox_state()
         fault = state.faults.get(provider)
-        if fault is None or not fault.active(time.time()):
+        if (
+            fault is None
+            or not fault.active(time.time())
+            or not fault.applies_to(request.method, request.path)
+        ):
             return None
         if fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)

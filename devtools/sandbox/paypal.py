@@ -162,8 +162,19 @@ def verify_webhook_signature() -> Response:
         return error_response(
             400, "Invalid request - see details", details, name="VALIDATION_ERROR"
         )
-    verified = _signature_holds(body)
+    verified = _signature_holds(body) and not _verification_failing()
     return jsonify(verification_status="SUCCESS" if verified else "FAILURE")
+
+
+def _verification_failing() -> bool:
+    """A PayPal-side fault the control set: FAILURE for genuine events for a while, or for the
+    next N postbacks (as when PayPal's verification service lags a certificate rotation)."""
+    with sandbox_state().lock:
+        failing = _store("verification")
+        if failing.get("calls", 0) > 0:
+            failing["calls"] -= 1
+            return True
+        return time.time() < failing.get("until", 0.0)
 
 
 def _validation_details(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -377,6 +388,18 @@ def control_resend(event_id: str) -> Response:
         return _missing()
     spec = request.get_json(silent=True) or {}
     return jsonify(transmission(body, _webhook_id(spec)))
+
+
+@control.post("/verification")
+def control_verification() -> Response:
+    """`{"fail_for": seconds}` and/or `{"fail_calls": n}`: verify-webhook-signature answers
+    FAILURE for genuine events meanwhile; `{}` ends the fault."""
+    spec = request.get_json(silent=True) or {}
+    with sandbox_state().lock:
+        failing = _store("verification")
+        failing["until"] = time.time() + float(spec.get("fail_for") or 0)
+        failing["calls"] = int(spec.get("fail_calls") or 0)
+    return jsonify(status="set", **failing)
 
 
 @control.post("/clients/<client_id>/revoke")

@@ -43,10 +43,19 @@ class Fault:
     # answer the next requests with these statuses, in order (then serve normally): a scripted
     # blip like "eight 500s, then three 429s"; `retry_after` goes with each 429/503
     sequence: list[int] = field(default_factory=list)
+    # only requests with this method and/or a path containing this text (a slow create, say:
+    # `method="POST", path="/enrollments"`); None matches every request
+    method: str | None = None
+    path: str | None = None
     until: float = 0.0
 
     def active(self, now: float) -> bool:
         return self.until == 0.0 or now < self.until
+
+    def applies_to(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method.upper()) and (
+            self.path is None or self.path in path
+        )
 
 
 class SandboxState:

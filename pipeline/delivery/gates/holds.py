@@ -21,8 +21,15 @@ from pipeline.runtime import Runtime
 log = logging.getLogger(__name__)
 
 HELD_DESTINATIONS = text("SELECT DISTINCT destination FROM deliveries WHERE status = 'held'")
+# held since it was planned, or since an operator last replayed it from the dead-letter queue:
+# a replay is a new chance, not the old deadline (which had passed, or it would not be dead)
 HELD_SINCE = text(
-    "SELECT id, lane, created_at FROM deliveries WHERE destination = :d AND status = 'held'"
+    """
+    SELECT d.id, d.lane,
+           greatest(d.created_at, (SELECT max(l.replayed_at) FROM dead_letters l
+                                   WHERE l.delivery_id = d.id)) AS since
+    FROM deliveries d WHERE d.destination = :d AND d.status = 'held'
+    """
 )
 RELEASE_HELD = text(
     """
@@ -89,15 +96,14 @@ def _probe(rt: Runtime, destination: DestinationConfig) -> str:
 
 
 def dead_letter_expired(rt: Runtime, destination: str) -> int:
-    """Held work past its lane's deadline (counted from when it was planned, whatever the holds
-    and releases since): a destination down that long is a case for a human, not a longer wait."""
+    """Held work past its lane's deadline (counted from when it was planned or last replayed,
+    whatever the holds and releases since): a destination down that long is a case for a human,
+    not a longer wait."""
     lanes = rt.config.lanes
     with rt.engine.connect() as connection:
         rows = connection.execute(HELD_SINCE, {"d": destination}).all()
     now = rt.clock()
-    expired = [
-        row.id for row in rows if now - row.created_at.timestamp() > lanes[row.lane].max_hold
-    ]
+    expired = [row.id for row in rows if now - row.since.timestamp() > lanes[row.lane].max_hold]
     failure = RetryableError(
         f"{destination} stayed unavailable past the lane's max_hold; the work was held, never sent",
         reason="held_too_long",

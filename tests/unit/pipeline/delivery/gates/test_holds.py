@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from pipeline.config.load import load_config
+from pipeline.delivery.deadletter import replay
 from pipeline.delivery.gates.holds import probe_circuits
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
@@ -48,6 +50,28 @@ def test_held_work_past_the_lanes_max_hold_is_dead_lettered_as_unavailable(
     assert dead == [
         {"delivery_id": old, "failure_class": "destination_unavailable", "reason": "held_too_long"}
     ]
+
+
+def test_a_replayed_delivery_held_again_gets_a_new_max_hold_not_its_old_deadline(
+    runtime: Runtime,
+) -> None:
+    # Given a delivery planned two hours ago, dead-lettered held too long, then replayed by an
+    # operator, and held again because the destination's circuit has not closed yet
+    event_id = insert_event(runtime.engine)
+    delivery = insert_delivery(runtime.engine, event_id, status="held", age_seconds=7200)
+    runtime.redis.set("stackwire:paused:courses", "1")
+    probe_circuits(runtime)
+    [dead_letter] = rows(runtime.engine, "SELECT id FROM dead_letters")
+    assert replay(runtime, dead_letter["id"]).outcome == "replayed"
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE deliveries SET status = 'held' WHERE id = :id"), {"id": delivery}
+        )
+    # When the prober runs again
+    probe_circuits(runtime)
+    # Then it stays held (its hold counts from the replay), no second dead letter
+    assert rows(runtime.engine, "SELECT status FROM deliveries") == [{"status": "held"}]
+    assert rows(runtime.engine, "SELECT status FROM dead_letters") == [{"status": "replayed"}]
 
 
 def test_a_circuit_open_longer_than_alert_after_raises_one_alert(runtime: Runtime) -> None:
