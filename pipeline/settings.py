@@ -58,6 +58,13 @@ class Settings:
     # outbound HTTP: the CA bundle and proxies, read once here instead of on every request
     ca_bundle: str | None = None
     proxies: Mapping[str, str] = field(default_factory=dict)
+    # Prometheus multiprocess mode (pipeline.metrics): the directory every process of this host
+    # writes its metric files to. prometheus_client reads the same variable itself, at import,
+    # so it is set in a process's environment before it starts (`stackwire up` sets it)
+    metrics_dir: Path | None = None
+    # a Celery worker's own /metrics HTTP server, in its main process (docker-compose: one scrape
+    # target per worker container); unset: none (under `stackwire up` the receiver serves all)
+    metrics_port: int | None = None
     # the live `stackwire up` whose run file filled what the environment left unset
     run: RunRecord | None = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -98,6 +105,8 @@ class Settings:
             flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
             proxies=_proxies(env),
+            metrics_dir=_path(env, "PROMETHEUS_MULTIPROC_DIR"),
+            metrics_port=_int(env, "STACKWIRE_METRICS_PORT", 0) or None,
             run=run,
             env={**recorded, **given},
         )
@@ -160,6 +169,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

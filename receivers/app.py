@@ -9,7 +9,7 @@ from pipeline.config.model import Config
 from pipeline.log.ingest import EventWriter
 from pipeline.logging import configure_logging
 from pipeline.settings import Settings
-from receivers import health, webhooks
+from receivers import health, metrics, webhooks
 from receivers.errors import register_error_handlers
 from receivers.state import ReceiverState
 from tasks.celery_app import create_celery
@@ -32,5 +32,6 @@ def create_app(
     )
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     register_error_handlers(app)
     return app
