@@ -26,6 +26,7 @@ from pipeline import logging as pipeline_logging
 from pipeline.delivery.policy import backoff
 from pipeline.errors import INFRASTRUCTURE_ERRORS
 from pipeline.metrics import exposition
+from pipeline.metrics import definitions
 from pipeline.metrics.definitions import metrics
 from pipeline.runtime import Runtime
 
@@ -58,7 +59,7 @@ def run_or_retry(task: Task, work: Callable[[Runtime], T]) -> T:
 def _build_runtime_after_fork(**_: Any) -> None:
     # connections opened before the fork belong to the parent: start afresh
     current_app.stackwire_runtime = None
-    runtime_of(current_app)
+    definitions.initialise(runtime_of(current_app).config.destinations)
 
 
 @task_prerun.connect

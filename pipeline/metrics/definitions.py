@@ -13,6 +13,7 @@ Nothing is built at import: `metrics()` builds the set the first time a process 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -108,6 +109,15 @@ def build(registry: CollectorRegistry) -> Metrics:
             ("task", "state"),
         ),
     )
+
+
+def initialise(destinations: Iterable[str]) -> None:
+    """Series that exist from the start at 0, so a rate that is still zero reads as 0, not as
+    missing (a labelled counter has no series until its first count, and in multiprocess mode
+    no family either)."""
+    found = metrics()
+    for name in destinations:
+        found.rate_limit_wait.labels(name)
 
 
 @functools.cache
