@@ -25,8 +25,7 @@ from celery.signals import (
 from pipeline import logging as pipeline_logging
 from pipeline.delivery.policy import backoff
 from pipeline.errors import INFRASTRUCTURE_ERRORS
-from pipeline.metrics import exposition
-from pipeline.metrics import definitions
+from pipeline.metrics import definitions, exposition
 from pipeline.metrics.definitions import metrics
 from pipeline.runtime import Runtime
 
