@@ -141,7 +141,7 @@ def test_four_pool_processes_make_400_deliveries_counted_400_times_at_the_receiv
 
     # Then the worker's four pool processes made them
     with stack.runtime.engine.connect() as connection:
-        workers = connection.execute(
+        workers: int = connection.execute(
             text("SELECT count(DISTINCT worker) FROM attempts WHERE outcome = 'delivered'")
         ).scalar_one()
     assert workers > 1
