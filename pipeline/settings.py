@@ -66,6 +66,13 @@ class Settings:
     # a directory every process also writes its JSON log lines to (`stackwire up` sets it), so
     # `stackwire trace` can show an event's lines from this host
     log_dir: Path | None = None
+    # Prometheus multiprocess mode (pipeline.metrics): the directory every process of this host
+    # writes its metric files to. prometheus_client reads the same variable itself, at import,
+    # so it is set in a process's environment before it starts (`stackwire up` sets it)
+    metrics_dir: Path | None = None
+    # a Celery worker's own /metrics HTTP server, in its main process (docker-compose: one scrape
+    # target per worker container); unset: none (under `stackwire up` the receiver serves all)
+    metrics_port: int | None = None
     # the live `stackwire up` whose run file filled what the environment left unset
     run: RunRecord | None = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -109,6 +116,8 @@ class Settings:
             hash_key=env.get("STACKWIRE_HASH_KEY") or None,
             admin_token=env.get("STACKWIRE_ADMIN_TOKEN") or None,
             log_dir=Path(env["STACKWIRE_LOG_DIR"]) if env.get("STACKWIRE_LOG_DIR") else None,
+            metrics_dir=_path(env, "PROMETHEUS_MULTIPROC_DIR"),
+            metrics_port=_int(env, "STACKWIRE_METRICS_PORT", 0) or None,
             run=run,
             env={**recorded, **given},
         )
@@ -171,6 +180,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

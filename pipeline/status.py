@@ -169,9 +169,17 @@ def _consumed(celery: Celery) -> list[Lane]:
                 consumers[lane] += 1
     # every worker also serves the maintenance queue
     consumers[MAINTENANCE] = sum(consumers.values())
+    depths = queue_depths(celery)
+    return [Lane(name, depths[name], consumers[name]) for name in _queues()]
+
+
+def queue_depths(celery: Celery) -> dict[str, int]:
+    """Messages waiting in each lane's queue (and maintenance), as the broker counts them: on
+    Redis kombu adds up the queue's priority sub-lists. Also read by `/metrics`."""
     with celery.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
         channel = connection.default_channel
-        return [Lane(name, _depth(channel, name), consumers[name]) for name in _queues()]
+        return {name: _depth(channel, name) for name in _queues()}
 
 
 def _depth(channel: Any, queue: str) -> int:

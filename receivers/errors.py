@@ -25,13 +25,21 @@ _HTTP_CODES = {
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, *, retry_after: int | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        outcome: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        # what the refused request was after all, when it was kept (`quarantined`, `duplicate`)
+        self.outcome = outcome
 
 
 def error_response(

@@ -7,6 +7,9 @@ sync workers in `make bench` (docs/benchmarks.md).
 
 from __future__ import annotations
 
+from typing import Any
+
+from pipeline.metrics import exposition
 from pipeline.settings import Settings
 
 _settings = Settings.from_env()
@@ -24,3 +27,13 @@ accesslog = None
 errorlog = "-"
 loglevel = "warning"
 proc_name = "stackwire-receiver"
+
+
+# Prometheus multiprocess mode (pipeline.metrics.multiproc): the directory exists before a
+# worker counts, and a worker the arbiter reaped has its counts folded into the archive
+def on_starting(server: Any) -> None:
+    exposition.prepare_directory(_settings)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    exposition.retire_process(_settings, worker.pid)

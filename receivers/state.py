@@ -16,6 +16,7 @@ from pipeline.config.model import Config
 from pipeline.flow import publish
 from pipeline.log.db import create_db_engine
 from pipeline.log.ingest import EventWriter
+from pipeline.metrics.collectors import ScrapeCollector, Sources
 from pipeline.runtime import Clock, Runtime, create_redis
 from pipeline.settings import Settings
 
@@ -33,6 +34,7 @@ class ReceiverState:
     _engine: Engine | None = field(default=None, repr=False)
     _publisher: publish.Publisher | None = field(default=None, repr=False)
     _runtime: Runtime | None = field(default=None, repr=False)
+    _scrape: ScrapeCollector | None = field(default=None, repr=False)
 
     def publish_verify(self, event_id: int, lane: str) -> bool:
         """After commit: queue verify. No publish retries in the request: the event is durable
@@ -56,6 +58,21 @@ class ReceiverState:
         if self._runtime is None:
             self._runtime = Runtime.build(self.settings, self.celery, config=self.config)
         return self._runtime
+
+    @property
+    def scrape_collector(self) -> ScrapeCollector:
+        """The scrape-time gauges, read through this process's connections."""
+        if self._scrape is None:
+            self._scrape = ScrapeCollector(
+                Sources(
+                    config=self.config,
+                    celery=self.celery,
+                    redis=lambda: self.redis,
+                    engine=lambda: self.engine,
+                    clock=self.clock,
+                )
+            )
+        return self._scrape
 
     @property
     def redis(self) -> redis.Redis:

@@ -10,6 +10,7 @@ answered 400 with the reason.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -17,6 +18,7 @@ from pipeline.config.model import SourceConfig
 from pipeline.errors import DatabaseUnavailable, SignatureError, UnstorableEvent
 from pipeline.flow.identify import Identification, identify_body
 from pipeline.log.ingest import IncomingEvent, Recorded
+from pipeline.metrics.definitions import metrics
 from pipeline.providers.base import SourceProvider
 from pipeline.signatures.base import SignedRequest
 from receivers.errors import ApiError
@@ -31,29 +33,59 @@ CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-url
 _STATUS = {"accepted": 202, "duplicate": 200, "conflict": 200, "ignored": 200, "quarantined": 202}
 
 
+# what a refusal counts as in stackwire_webhooks_received_total (a 401 not listed: bad_signature,
+# anything else not listed: malformed)
+_REFUSED = {
+    "stale_timestamp": "stale",
+    "body_too_large": "too_large",
+    "rate_limited": "rate_limited",
+    "temporarily_unavailable": "unavailable",
+}
+
+
 @bp.route("/webhooks/<source_name>", methods=["GET", "HEAD", "POST"])
 def receive(source_name: str) -> Response:
-    state = receiver_state()
+    # an unknown source is not counted: anyone may send any name, and a label must stay bounded
     source, provider = _source(source_name)
     if request.method != "POST":
         return _answer_get(provider)
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        response, outcome = _receive(source, provider)
+        return response
+    except ApiError as exc:
+        outcome = exc.outcome or _REFUSED.get(
+            exc.code, "bad_signature" if exc.status == 401 else "malformed"
+        )
+        raise
+    finally:
+        found = metrics()
+        found.webhooks_received.labels(source.name, outcome).inc()
+        found.receiver_latency.observe(time.perf_counter() - started)
+
+
+def _receive(source: SourceConfig, provider: SourceProvider) -> tuple[Response, str]:
+    state = receiver_state()
     body = _read_body(source, provider)
     signed = SignedRequest(body, request.headers, request.args, state.clock())  # type: ignore[arg-type]
     try:
         verified = provider.signature.verify(source, signed)
     except SignatureError as exc:
         raise ApiError(401, exc.code, exc.message) from None
+    if verified.secret_index is not None:
+        metrics().signing_secret_matched.labels(source.name, str(verified.secret_index)).inc()
     admit_unverified(state.redis, source)  # 429 while too many await verification (PayPal)
     # verified: from here on nothing is refused without being kept (quarantined if unreadable)
     found = identify_body(source, body, request.headers)  # type: ignore[arg-type]
     recorded = _record(source, provider, found, body, verified.secret_index)
     if found.refusal is not None:
-        raise ApiError(400, found.refusal.code, found.refusal.message)
+        raise ApiError(400, found.refusal.code, found.refusal.message, outcome=recorded.outcome)
     if recorded.outcome == "accepted":
         state.publish_verify(recorded.event_id, recorded.lane)
     response = jsonify(status=recorded.outcome, event_id=recorded.event_id)
     response.status_code = _STATUS[recorded.outcome]
-    return response
+    return response, recorded.outcome
 
 
 def _record(

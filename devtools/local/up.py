@@ -33,6 +33,7 @@ from pipeline import runfile
 from pipeline.config.model import Config
 from pipeline.keys import LANES
 from pipeline.log.db import migrate
+from pipeline.metrics import multiproc
 from pipeline.runfile import READY, RunRecord
 from pipeline.settings import Settings
 from tasks.celery_app import create_celery
@@ -209,8 +210,16 @@ def child_env(settings: Settings) -> dict[str, str]:
         "STACKWIRE_PORT": str(settings.port),
         "SANDBOX_PORT": str(settings.sandbox_port),
         "FLOWER_PORT": str(settings.flower_port),
+        # every process of the run counts into one directory: the receiver's /metrics merges them
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings)),
         **({"BROKER_URL": settings.broker_url} if settings.broker_url else {}),
     }
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Prometheus multiprocess files of this run (PROMETHEUS_MULTIPROC_DIR when the environment
+    names one, else under the data directory)."""
+    return (settings.metrics_dir or settings.data_dir / "metrics").resolve()
 
 
 def children(settings: Settings, config: Config, *, sandbox: bool = True) -> list[Child]:
@@ -296,6 +305,7 @@ def print_urls(settings: Settings) -> None:
     say(f"receiver     {base}/webhooks/<source>   (health {base}/healthz, ready {base}/readyz)")
     token = "STACKWIRE_ADMIN_TOKEN" if settings.admin_token else f"{settings.data_dir}/admin.token"
     say(f"admin API    {base}/api/openapi.json   (Bearer token: {token})")
+    say(f"metrics      {base}/metrics   (every process of this run, Prometheus text format)")
     say(f"sandbox      http://127.0.0.1:{settings.sandbox_port}/_sandbox/summary")
     say(f"flower       http://127.0.0.1:{settings.flower_port}/")
     say(f"database     {settings.database_url}")
@@ -336,6 +346,8 @@ def run(settings: Settings, config: Config, record: RunRecord, *, sandbox: bool)
         update_run_file(data, record)
         say("applying migrations")
         migrate(settings)
+        # a previous run's files would add its counts to this run's
+        multiproc.prepare(metrics_dir(settings), wipe=True)
         for child in children(settings, config, sandbox=sandbox):
             supervisor.add(child)
         print_urls(settings)

@@ -109,7 +109,15 @@ def migrate() -> None:
     help="Celery pool (default prefork, or STACKWIRE_WORKER_POOL): only prefork enforces "
     "task time limits.",
 )
-def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> None:
+@click.option(
+    "--max-tasks-per-child",
+    type=int,
+    default=None,
+    help="Replace a pool process after this many tasks (Celery's option; bounds a leak).",
+)
+def worker(
+    lane: str, concurrency: int, name: str | None, pool: str | None, max_tasks_per_child: int | None
+) -> None:
     """Run a Celery worker consuming one lane."""
     from pipeline.logging import configure_logging
     from tasks.celery_app import create_celery
@@ -137,6 +145,7 @@ def worker(lane: str, concurrency: int, name: str | None, pool: str | None) -> N
             "--without-mingle",
             "--pool",
             pool or settings.worker_pool,
+            *(["--max-tasks-per-child", str(max_tasks_per_child)] if max_tasks_per_child else []),
         ]
     )
 

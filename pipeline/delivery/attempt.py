@@ -61,7 +61,7 @@ def _held_back(rt: Runtime, destination: DestinationConfig, claimed: Claimed) ->
         if wait > 0:
             defer(rt, destination, [claimed], wait)
             return "deferred"
-    if guard.hold_if_gated(rt, destination, [claimed.ref.id]):
+    if guard.hold_if_gated(rt, destination, [claimed]):
         return "held"
     return None
 

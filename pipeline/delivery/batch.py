@@ -47,7 +47,7 @@ def flush(rt: Runtime, destination_name: str) -> int:
     for _ in range(MAX_BATCHES_PER_FLUSH):
         with rt.engine.begin() as connection:
             claimed = claim_due(connection, destination_name, size)
-        if not claimed or guard.hold_if_gated(rt, destination, [c.ref.id for c in claimed]):
+        if not claimed or guard.hold_if_gated(rt, destination, claimed):
             break
         sent += _send(rt, destination, claimed)
         if len(claimed) < size:

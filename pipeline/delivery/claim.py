@@ -18,6 +18,7 @@ from pipeline.config.model import DestinationConfig
 from pipeline.delivery.policy import MAX_COUNTDOWN
 from pipeline.errors import ConfigurationError
 from pipeline.flow.publish import publish_delivery
+from pipeline.metrics.definitions import metrics
 from pipeline.providers.base import DeliveryRef
 from pipeline.runtime import Runtime
 
@@ -141,6 +142,9 @@ def defer(rt: Runtime, destination: DestinationConfig, claimed: list[Claimed], w
     """Rate limited: back to pending without spending an attempt, published again after the wait."""
     with rt.engine.begin() as connection:
         connection.execute(RELEASE, {"ids": [c.ref.id for c in claimed], "delay": wait})
+    counted = metrics().deliveries
+    for item in claimed:
+        counted.labels(item.destination, item.ref.action, "deferred").inc()
     if wait <= MAX_COUNTDOWN:  # a longer wait (a daily quota) is left to the sweeper
         first = claimed[0]
         publish_delivery(rt, first.ref.id, first.lane, destination.name, countdown=wait)

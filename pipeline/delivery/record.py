@@ -25,6 +25,7 @@ from pipeline.delivery.policy import (
 from pipeline.errors import PipelineError, RetryableError
 from pipeline.flow.publish import is_batched, publish_delivery
 from pipeline.logging import redact
+from pipeline.metrics.definitions import metrics
 from pipeline.providers.shared.instants import iso_utc
 from pipeline.runtime import Runtime
 from pipeline.storable import json_text
@@ -38,17 +39,25 @@ INSERT_ATTEMPT = text(
     """
 )
 # one statement for the common case: the attempt row and the delivered status land together
+# each returns, for every delivery it moved to delivered, the seconds since its webhook's receipt
+# (PostgreSQL's clock at both ends: stackwire_delivery_latency_seconds)
 DELIVERED_ONE = text(
     """
     WITH done AS (
         UPDATE deliveries SET status = 'delivered', delivered_at = now(), lease_until = NULL,
             result = CAST(:result AS jsonb), last_error = NULL, updated_at = now()
         WHERE id = :delivery_id AND status = 'in_flight'
+        RETURNING event_id
+    ),
+    tried AS (
+        INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome, http_status,
+                              error_class, error, request, response_excerpt, worker)
+        VALUES (:delivery_id, :number, :started_at, :duration_ms, :outcome, :http_status,
+                :error_class, :error, :request, :response_excerpt, :worker)
     )
-    INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome, http_status,
-                          error_class, error, request, response_excerpt, worker)
-    VALUES (:delivery_id, :number, :started_at, :duration_ms, :outcome, :http_status,
-            :error_class, :error, :request, :response_excerpt, :worker)
+    SELECT CAST(:delivery_id AS bigint) AS id,
+           extract(epoch FROM now() - e.received_at) AS latency
+    FROM done JOIN events e ON e.id = done.event_id
     """
 )
 DELIVERED_MANY = text(
@@ -56,8 +65,9 @@ DELIVERED_MANY = text(
     UPDATE deliveries AS d SET status = 'delivered', delivered_at = now(), lease_until = NULL,
         result = r.result, last_error = NULL, updated_at = now()
     FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id,
-                 unnest(CAST(:results AS jsonb[])) AS result) AS r
-    WHERE d.id = r.id AND d.status = 'in_flight'
+                 unnest(CAST(:results AS jsonb[])) AS result) AS r, events e
+    WHERE d.id = r.id AND d.status = 'in_flight' AND e.id = d.event_id
+    RETURNING d.id, extract(epoch FROM now() - e.received_at) AS latency
     """
 )
 RETRYING = text(
@@ -139,16 +149,29 @@ def record_delivered(
         ((item, result),) = delivered
         row = {**record.row(item.ref.id, item.ref.attempt), "result": _json(result)}
         with rt.autocommit.connect() as connection:
-            connection.execute(DELIVERED_ONE, row)
-        return
-    with rt.engine.begin() as connection:
-        connection.execute(
-            INSERT_ATTEMPT, [record.row(c.ref.id, c.ref.attempt) for c, _ in delivered]
-        )
-        connection.execute(
-            DELIVERED_MANY,
-            {"ids": [c.ref.id for c, _ in delivered], "results": [_json(r) for _, r in delivered]},
-        )
+            moved = connection.execute(DELIVERED_ONE, row).all()
+    else:
+        with rt.engine.begin() as connection:
+            connection.execute(
+                INSERT_ATTEMPT, [record.row(c.ref.id, c.ref.attempt) for c, _ in delivered]
+            )
+            moved = connection.execute(
+                DELIVERED_MANY,
+                {
+                    "ids": [c.ref.id for c, _ in delivered],
+                    "results": [_json(r) for _, r in delivered],
+                },
+            ).all()
+    latencies = {row.id: float(row.latency) for row in moved}
+    for item, _result in delivered:
+        if item.ref.id in latencies:  # delivered now, not by a worker that took the lease over
+            count_delivery(item, "delivered")
+            metrics().delivery_latency.labels(item.lane).observe(latencies[item.ref.id])
+
+
+def count_delivery(item: Claimed, outcome: str) -> None:
+    """stackwire_deliveries_total: what one try of one delivery came to."""
+    metrics().deliveries.labels(item.destination, item.ref.action, outcome).inc()
 
 
 def settle_failure(
@@ -179,8 +202,11 @@ def settle_failure(
             retrying.append(item)
         else:
             dead_letter_delivery(rt, item.ref.id, decision.failure)
+            count_delivery(item, "dead")
     if not retrying or wait is None:
         return "dead"
+    for item in retrying:
+        count_delivery(item, "retrying")
     _retry(rt, destination, retrying, failure, wait)
     return "retrying"
 

@@ -19,6 +19,7 @@ from pipeline.delivery.policy import MAX_COUNTDOWN, classify, decide
 from pipeline.errors import INFRASTRUCTURE_ERRORS, FailureClass, PipelineError
 from pipeline.flow.fetch import fetch_event
 from pipeline.flow.verify import verify_event
+from pipeline.metrics.definitions import metrics
 from pipeline.runtime import Runtime
 
 STEPS: dict[str, Callable[[Runtime, int], str]] = {"verify": verify_event, "fetch": fetch_event}
@@ -45,6 +46,15 @@ class StepOutcome:
 
 def run_step(rt: Runtime, step: str, event_id: int, *, attempt: int) -> StepOutcome:
     """`attempt` counts this step's tries for the event (1 for the first)."""
+    outcome = StepOutcome("infrastructure_error")  # counted so, then raised for the task's retry
+    try:
+        outcome = _run(rt, step, event_id, attempt)
+        return outcome
+    finally:
+        metrics().steps.labels(step, outcome.status).inc()
+
+
+def _run(rt: Runtime, step: str, event_id: int, attempt: int) -> StepOutcome:
     try:
         return StepOutcome(STEPS[step](rt, event_id))
     except INFRASTRUCTURE_ERRORS:

@@ -72,6 +72,7 @@ class Stack:
         name: str | None = None,
         concurrency: int = 1,
         env: dict[str, str] | None = None,
+        max_tasks_per_child: int | None = None,
     ) -> subprocess.Popen[bytes]:
         """`env` adds to the stack's environment: a config value read with ${VAR:-default}."""
         assert self.log_dir is not None
@@ -89,6 +90,11 @@ class Stack:
                 str(concurrency),
                 "--name",
                 name,
+                *(
+                    ["--max-tasks-per-child", str(max_tasks_per_child)]
+                    if max_tasks_per_child
+                    else []
+                ),
             ],
             env={**os.environ, **self.env, **(env or {})},
             stdout=log,
@@ -103,6 +109,37 @@ class Stack:
         self.stop_worker(lane)
         self.start_worker(lane, env=env)
         self.wait_for_workers((lane,))
+
+    def start_receiver_process(self, *, workers: int = 2, timeout: float = 60) -> str:
+        """The receiver as `stackwire up` runs it: gunicorn with its worker processes, on a port of
+        its own (the stack's in-thread receiver stays as it is); returns its URL once it answers."""
+        assert self.log_dir is not None
+        port = free_port()
+        log = (self.log_dir / "receiver.log").open("ab")
+        env = {**self.env, "STACKWIRE_PORT": str(port), "STACKWIRE_RECEIVER_WORKERS": str(workers)}
+        self.workers["receiver"] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:receivers.gunicorn_conf",
+                "receivers.app:create_app()",
+            ],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    return url
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"the receiver never answered; logs in {self.log_dir}")
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         assert self.log_dir is not None
@@ -180,11 +217,18 @@ def stop_process_group(process: subprocess.Popen[bytes], sig: signal.Signals) ->
 
 
 def build_stack(
-    database_url: str, redis_url: str, log_dir: Path, *, broker_url: str | None = None
+    database_url: str,
+    redis_url: str,
+    log_dir: Path,
+    *,
+    broker_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Stack:
+    """`env` adds to (or overrides) the stack's environment, its workers' included."""
     sandbox_state = SandboxState(seed=7)
     sandbox = ThreadedServer(create_sandbox_app(sandbox_state), free_port())
     receiver_port = free_port()
+    given = env or {}
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -198,6 +242,7 @@ def build_stack(
         "STACKWIRE_SWEEP_SECONDS": "1",
         "STACKWIRE_ADMIN_TOKEN": ADMIN_TOKEN,
         **({"BROKER_URL": broker_url} if broker_url else {}),
+        **given,
     }
     settings = Settings.from_env(env)
     config = load_config(settings.config_path, settings.env)

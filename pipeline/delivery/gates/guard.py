@@ -8,9 +8,11 @@ import logging
 from sqlalchemy import text
 
 from pipeline.config.model import DestinationConfig
+from pipeline.delivery.claim import Claimed
 from pipeline.delivery.gates import circuit, ratelimit
 from pipeline.delivery.gates.holds import release_held
 from pipeline.errors import PipelineError, RetryableError
+from pipeline.metrics.definitions import metrics
 from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ RECORD_TRANSITION = text(
 )
 
 
-def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -> bool:
+def hold_if_gated(rt: Runtime, destination: DestinationConfig, claimed: list[Claimed]) -> bool:
     """Holds the claimed deliveries (without spending an attempt) when the destination is paused
     or its circuit is open; False when they may go (closed, or they are its probes)."""
     gate = circuit.gate(rt.redis, destination)
@@ -38,7 +40,10 @@ def hold_if_gated(rt: Runtime, destination: DestinationConfig, ids: list[int]) -
     if gate.passes:
         return False
     with rt.engine.begin() as connection:
-        connection.execute(HOLD, {"ids": ids})
+        connection.execute(HOLD, {"ids": [c.ref.id for c in claimed]})
+    counted = metrics().deliveries
+    for item in claimed:
+        counted.labels(item.destination, item.ref.action, "held").inc()
     return True
 
 
@@ -65,6 +70,7 @@ def after_success(rt: Runtime, destination: DestinationConfig) -> None:
 def record_transition(rt: Runtime, transition: circuit.Transition | None) -> None:
     if transition is None:
         return
+    metrics().circuit_transitions.labels(transition.destination, transition.to_state).inc()
     log.warning(
         "circuit %s",
         transition.to_state,

@@ -15,6 +15,7 @@ import redis
 from pipeline import keys
 from pipeline.config.model import DestinationConfig
 from pipeline.errors import Throttled
+from pipeline.metrics.definitions import metrics
 
 MAX_SLEEP = 1.0  # wait this long in the worker for a token; a longer wait defers the action
 
@@ -88,6 +89,8 @@ class Throttle:
             wait = take(self.client, self.destination)
             if wait <= 0:
                 return
+            # slept here, or deferred for: either way the delivery waited this long
+            metrics().rate_limit_wait.labels(self.destination.name).inc(wait)
             if wait > self.max_sleep:
                 raise Throttled(self.destination.name, wait)
             time.sleep(wait)
