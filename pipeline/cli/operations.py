@@ -80,22 +80,16 @@ def build_query(**values: Any) -> Any:
             raise click.BadParameter("--q must be a JSON object") from None
         if not isinstance(q, dict):
             raise click.BadParameter("--q must be a JSON object")
-    return EventQuery(
-        email=values.get("email"),
-        payment_id=values.get("payment_id"),
-        provider_event_id=values.get("provider_event_id"),
-        source=values.get("source"),
-        type=values.get("type_"),
-        status=values.get("status"),
-        since=moment(values.get("since")),
-        until=moment(values.get("until")),
-        q=q or None,
-        destination=values.get("destination"),
-        failure_class=values.get("failure_class"),
+    return EventQuery.from_filters(
+        {
+            **values,
+            "type": values.get("type_"),
+            "since": moment(values.get("since")),
+            "until": moment(values.get("until")),
+            "q": q or None,
+        },
         event_ids=tuple(values.get("event_ids") or ()),
         dead_letter_ids=tuple(values.get("dead_letter_ids") or ()),
-        limit=values.get("limit") or 50,
-        cursor=values.get("cursor"),
     )
 
 

@@ -31,7 +31,7 @@ from pipeline.log.events import add_step, load_event
 from pipeline.log.models import EventStatus
 from pipeline.ops import audit
 from pipeline.ops.handles import handle_key
-from pipeline.ops.search import EventQuery, dead_letter_sql, matched_events_sql
+from pipeline.ops.search import EventQuery, dead_letter_sql, matched_events_sql, narrowed
 from pipeline.runtime import Runtime
 
 MODES = ("resume", "redeliver", "reroute", "refetch")
@@ -112,7 +112,7 @@ def _selection(query: EventQuery, mode: str, key: bytes) -> Selection:
     else:
         prefix, body, params = matched_events_sql(query, key)
         if query.status:
-            body += (" AND " if " WHERE " in body else " WHERE ") + "e.status = :status"
+            body = narrowed(body, ["e.status = :status"])
             params["status"] = query.status
         select = "SELECT :plan_id, row_number() OVER (ORDER BY e.id), e.id, NULL, NULL, NULL, NULL "
         order = "e.id"
@@ -144,8 +144,7 @@ def _deliveries_sql(query: EventQuery, key: bytes) -> tuple[str, str, dict[str, 
             "dl.id IN (SELECT delivery_id FROM dead_letters WHERE id = ANY(:dead_letter_ids))"
         )
         params["dead_letter_ids"] = list(query.dead_letter_ids)
-    if conditions:
-        body += (" AND " if " WHERE " in body else " WHERE ") + " AND ".join(conditions)
+    body = narrowed(body, conditions)
     return prefix, body, params
 
 

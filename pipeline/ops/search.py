@@ -44,6 +44,30 @@ class EventQuery:
     limit: int = 50
     cursor: str | None = None
 
+    @classmethod
+    def from_filters(cls, values: Mapping[str, Any], **extra: Any) -> EventQuery:
+        """From filters named as the admin API names them (absent or None: not filtered)."""
+        known = {
+            name: values[name]
+            for name in (
+                "email",
+                "payment_id",
+                "provider_event_id",
+                "source",
+                "type",
+                "status",
+                "since",
+                "until",
+                "q",
+                "destination",
+                "failure_class",
+                "limit",
+                "cursor",
+            )
+            if values.get(name) is not None
+        }
+        return cls(**known, **extra)
+
     def filters(self) -> dict[str, Any]:
         """The filters as JSON, as a replay plan stores them (the e-mail as its handle only)."""
         values = {
@@ -83,6 +107,13 @@ def decode_cursor(cursor: str) -> int:
     if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
         raise BadQuery("bad_cursor", "The cursor is not one this API gave out.")
     return before
+
+
+def narrowed(body: str, conditions: list[str]) -> str:
+    """`FROM … [WHERE …]` with `conditions` added to its WHERE (or as one)."""
+    if not conditions:
+        return body
+    return body + (" AND " if " WHERE " in body else " WHERE ") + " AND ".join(conditions)
 
 
 def glob_to_like(pattern: str) -> str:
@@ -169,8 +200,7 @@ def search_events(connection: Connection, query: EventQuery, key: bytes) -> Page
     if query.cursor:
         conditions.append("e.id < :before")
         params["before"] = decode_cursor(query.cursor)
-    if conditions:
-        body += (" AND " if " WHERE " in body else " WHERE ") + " AND ".join(conditions)
+    body = narrowed(body, conditions)
     limit = min(max(query.limit, 1), MAX_LIMIT)
     params["limit"] = limit + 1
     # only fixed fragments are joined into the text; every value is a bound parameter
@@ -209,15 +239,14 @@ def dead_letter_sql(query: EventQuery, key: bytes) -> tuple[str, str, dict[str, 
     if query.dead_letter_ids:
         conditions.append("d.id = ANY(:dead_letter_ids)")
         params["dead_letter_ids"] = list(query.dead_letter_ids)
-    if conditions:
-        body += (" AND " if " WHERE " in body else " WHERE ") + " AND ".join(conditions)
+    body = narrowed(body, conditions)
     return prefix, body, params
 
 
 def search_dead_letters(connection: Connection, query: EventQuery, key: bytes) -> Page:
     prefix, body, params = dead_letter_sql(query, key)
     if query.cursor:
-        body += (" AND " if " WHERE " in body else " WHERE ") + "d.id < :before"
+        body = narrowed(body, ["d.id < :before"])
         params["before"] = decode_cursor(query.cursor)
     limit = min(max(query.limit, 1), MAX_LIMIT)
     params["limit"] = limit + 1

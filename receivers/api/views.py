@@ -24,22 +24,7 @@ from schemas import api as schemas
 
 
 def _query(values: dict[str, Any], **extra: Any) -> search.EventQuery:
-    return search.EventQuery(
-        email=values.get("email"),
-        payment_id=values.get("payment_id"),
-        provider_event_id=values.get("provider_event_id"),
-        source=values.get("source"),
-        type=values.get("type"),
-        status=values.get("status"),
-        since=values.get("since"),
-        until=values.get("until"),
-        q=values.get("q"),
-        destination=values.get("destination"),
-        failure_class=values.get("failure_class"),
-        limit=values.get("limit", 50),
-        cursor=values.get("cursor"),
-        **extra,
-    )
+    return search.EventQuery.from_filters(values, **extra)
 
 
 PLAN_ID = re.compile(r"rp_[0-9a-f]{16}")
