@@ -92,7 +92,9 @@ def collect(path: Path) -> Iterable[Metric]:
     """Every process's metrics merged, as one scrape sees them (dead processes reaped first)."""
     reap(path)
     with locked(path, exclusive=False):
-        files = [str(f) for f in path.glob("*.db")]
+        # a process that is creating its file has not sized it yet: it holds no value, and
+        # mmap refuses an empty file
+        files = [str(f) for f in path.glob("*.db") if _has_values(f)]
         return list(MultiProcessCollector.merge(files, accumulate=True))
 
 
@@ -104,6 +106,13 @@ class DirectoryCollector:
 
     def collect(self) -> Iterable[Metric]:
         return collect(self.path)
+
+
+def _has_values(file: Path) -> bool:
+    try:
+        return file.stat().st_size > 0
+    except FileNotFoundError:  # retired meanwhile
+        return False
 
 
 def _fold(path: Path, files: list[Path]) -> None:
